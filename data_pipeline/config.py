@@ -1,0 +1,75 @@
+"""Typed configuration of a text data source and its splits (no TensorFlow)."""
+
+import dataclasses
+import typing
+from typing import Literal
+
+Source = Literal["imdb", "rotten_tomatoes", "directory", "csv", "aclimdb"]
+SOURCE_NAMES: tuple[str, ...] = typing.get_args(Source)
+
+ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+
+
+def _require(ok: bool, key: str, value, accepted: str) -> None:
+    if not ok:
+        raise ValueError(f"{key}={value!r}: expected {accepted}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the labelled texts come from, how they split and vectorize.
+
+    Attributes:
+        source: `imdb` and `rotten_tomatoes` are embedded (offline);
+            `directory` reads `path` in class-per-folder layout (an
+            `aclImdb/` root included); `csv` reads the file at `path`;
+            `aclimdb` downloads `url` once into `cache_dir`.
+        path: directory or CSV file for the `directory` and `csv` sources.
+        url: archive location for the `aclimdb` source.
+        cache_dir: download cache for `aclimdb` (default `~/.keras`).
+        text_column: CSV column holding the texts.
+        label_column: CSV column holding the labels.
+        validation_split: share of the training texts held out for
+            validation.
+        test_split: share of all texts held out for test, for sources
+            that have no test split of their own; 0 for none.
+        max_examples: keep at most this many labelled texts of the source
+            (a seeded, class-balanced sample taken before splitting; a
+            source's own test set is capped alike); 0 keeps all.
+        max_tokens: vocabulary size, padding and out-of-vocabulary included.
+        sequence_length: tokens per text after truncation and padding.
+        seed: seed of the splits, the sample and the shuffle.
+    """
+
+    source: Source = "imdb"
+    path: str | None = None
+    url: str = ACLIMDB_URL
+    cache_dir: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    validation_split: float = 0.2
+    test_split: float = 0.1
+    max_examples: int = 0
+    max_tokens: int = 10000
+    sequence_length: int = 100
+    seed: int = 123
+
+    def __post_init__(self):
+        _require(self.source in SOURCE_NAMES, "source", self.source,
+                 f"one of {', '.join(SOURCE_NAMES)}")
+        needs_path = self.source in ("directory", "csv")
+        _require(not needs_path or bool(self.path), "path", self.path,
+                 f"a path, since source={self.source!r} reads one")
+        _require(0 < self.validation_split < 1, "validation_split",
+                 self.validation_split, "a number in (0, 1)")
+        _require(0 <= self.test_split < 1, "test_split", self.test_split,
+                 "a number in [0, 1)")
+        _require(self.validation_split + self.test_split < 1,
+                 "validation_split", self.validation_split,
+                 "validation_split + test_split < 1")
+        _require(self.max_examples >= 0, "max_examples", self.max_examples,
+                 "an integer >= 0 (0 keeps all)")
+        _require(self.max_tokens >= 3, "max_tokens", self.max_tokens,
+                 "an integer >= 3")
+        _require(self.sequence_length >= 1, "sequence_length",
+                 self.sequence_length, "an integer >= 1")

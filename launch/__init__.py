@@ -1,0 +1,1 @@
+"""The command line (`rnntune`): the only layer that parses arguments."""

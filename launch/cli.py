@@ -1,0 +1,235 @@
+"""rnntune: train, compare and inspect recurrent text models.
+
+    rnntune compare --preset smoke --workdir runs/first
+    rnntune train --preset imdb --set model.cell=lstm --workdir runs/lstm
+    rnntune predict --model runs/lstm/model.keras "A wonderful film."
+    rnntune tensorboard --workdir runs/first
+    rnntune presets
+
+Configuration comes from a preset and `--set section.key=value` overrides
+(`rnntune presets --keys` lists every key). User mistakes (a bad key, a
+missing file, an unreadable data set) print one line and exit with status 2.
+"""
+
+import argparse
+import os
+import pathlib
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from data_pipeline.sources import DataError
+from launch.presets import PRESETS, get_preset
+from models.config import CELL_NAMES
+from tuning.config import (Config, ConfigError, WorkdirError,
+                           apply_overrides, keys)
+
+USER_ERRORS = (ConfigError, DataError, WorkdirError)
+EXIT_USAGE = 2
+
+
+class UsageError(ValueError):
+    """A command-line mistake outside the config (a user error)."""
+
+
+def _quiet_tensorflow() -> None:
+    # Before TensorFlow loads: its C++ start-up lines are noise to users.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _config(args) -> Config:
+    config = get_preset(args.preset, smoke=args.smoke)
+    return apply_overrides(config, args.set)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def cmd_train(args) -> int:
+    config = _config(args)
+    _quiet_tensorflow()
+    from tuning.trial import describe, train_and_evaluate
+
+    metrics = train_and_evaluate(config, args.workdir, report=_say)
+    _say(f"{args.workdir}: {describe(metrics)}")
+    if metrics["status"] == "completed":
+        _say(f"model: {pathlib.Path(args.workdir) / 'model.keras'}")
+    return 0 if metrics["status"] == "completed" else 1
+
+
+def _parse_cells(text: str) -> list[str]:
+    cells = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in cells if c not in CELL_NAMES]
+    if unknown or not cells:
+        raise UsageError(
+            f"--cells {text!r}: expected a comma-separated list of "
+            f"{', '.join(CELL_NAMES)}")
+    if len(set(cells)) != len(cells):
+        raise UsageError(f"--cells {text!r}: a cell is listed twice")
+    return cells
+
+
+def cmd_compare(args) -> int:
+    config = _config(args)
+    cells = _parse_cells(args.cells)
+    _quiet_tensorflow()
+    from tuning.compare import compare_cells, format_table
+
+    rows = compare_cells(config, cells, args.workdir, report=_say)
+    workdir = pathlib.Path(args.workdir)
+    _say("")
+    _say(format_table(rows))
+    _say(f"table: {workdir / 'comparison.csv'}, "
+         f"{workdir / 'comparison.json'}; curves: "
+         f"{workdir / 'curves_<cell>.png'}")
+    _say(f"tensorboard: rnntune tensorboard --workdir {workdir}")
+    return 0
+
+
+def _read_texts(args) -> list[str]:
+    if args.file:
+        path = pathlib.Path(args.file)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise UsageError(f"{path}: no such file") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: not UTF-8 text") from None
+    elif args.texts and args.texts != ["-"]:
+        lines = args.texts
+    else:
+        lines = sys.stdin.read().splitlines()
+    texts = [t for t in lines if t.strip()]
+    if not texts:
+        raise UsageError("no text to predict: pass texts, --file FILE, or "
+                         "lines on standard input")
+    return texts
+
+
+def cmd_predict(args) -> int:
+    model_path = pathlib.Path(args.model)
+    if not model_path.is_file():
+        raise UsageError(f"{model_path}: no such model file")
+    texts = _read_texts(args)
+    labels_path = model_path.with_name("labels.txt")
+    _quiet_tensorflow()
+    import keras
+    import numpy as np
+
+    import data_pipeline.text  # noqa: F401  registers the standardizer
+
+    model = keras.models.load_model(model_path)
+    probs = model.predict(np.asarray(texts, dtype=object), verbose=0)
+    names = (labels_path.read_text(encoding="utf-8").split()
+             if labels_path.exists() else None)
+    for text, p in zip(texts, probs):
+        if p.shape[-1] == 1:
+            index = int(p[0] >= 0.5)
+            prob = float(p[0] if index else 1 - p[0])
+        else:
+            index = int(np.argmax(p))
+            prob = float(p[index])
+        label = names[index] if names else str(index)
+        short = text if len(text) <= 60 else text[:57] + "..."
+        print(f"{label}\t{prob:.4f}\t{short}")
+    return 0
+
+
+def cmd_tensorboard(args) -> int:
+    workdir = pathlib.Path(args.workdir)
+    if not workdir.is_dir():
+        raise UsageError(f"{workdir}: no such directory")
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir",
+               str(workdir), "--host", args.host, "--port", str(args.port)]
+    _say(f"TensorBoard for {workdir} at http://{args.host}:{args.port}/ "
+         "(Ctrl-C stops it)")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen(command, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait()
+        return 0
+
+
+def cmd_presets(args) -> int:
+    if args.keys:
+        defaults = Config().flat()
+        for key in keys():
+            print(f"{key} = {defaults[key]!r}")
+        return 0
+    width = max(map(len, PRESETS))
+    for name, (description, _) in PRESETS.items():
+        print(f"{name.ljust(width)}  {description}")
+    return 0
+
+
+def _add_config_options(parser, *, default_preset: str | None) -> None:
+    parser.add_argument(
+        "--preset", default=default_preset, required=default_preset is None,
+        help="named configuration (see `rnntune presets`)"
+             + (f"; default {default_preset}" if default_preset else ""))
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key, e.g. model.units=128 (repeatable)")
+    parser.add_argument(
+        "--smoke", action="store_true",
+        help="the preset's seconds-long twin: tiny data, model and epochs")
+    parser.add_argument("--workdir", required=True,
+                        help="directory of the run (resumes if it exists)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnntune",
+        description="Train, compare and tune recurrent text models.")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train one model")
+    _add_config_options(p, default_preset=None)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "compare", help="train every cell type on the same data and "
+        "compare them for overfitting")
+    _add_config_options(p, default_preset="seed")
+    p.add_argument("--cells", default=",".join(CELL_NAMES),
+                   help="comma-separated cell types; default all")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("predict", help="label raw texts with a saved model")
+    p.add_argument("--model", required=True, help="a run's model.keras")
+    p.add_argument("--file", help="read texts from FILE, one per line")
+    p.add_argument("texts", nargs="*", metavar="TEXT",
+                   help="texts to label; none or '-' reads standard input")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("tensorboard", help="serve TensorBoard for a workdir")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--port", type=int, default=6006)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind; default loopback only")
+    p.set_defaults(func=cmd_tensorboard)
+
+    p = sub.add_parser("presets", help="list the presets")
+    p.add_argument("--keys", action="store_true",
+                   help="list every config key with its default instead")
+    p.set_defaults(func=cmd_presets)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (*USER_ERRORS, UsageError) as e:
+        print(f"rnntune: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("rnntune: interrupted; run the same command again to resume",
+              file=sys.stderr)
+        return 130

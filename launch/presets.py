@@ -1,0 +1,91 @@
+"""Named configurations, as code (no TensorFlow here).
+
+Every preset has a seconds-long smoke twin, `smoke_variant(config)`, that
+keeps its choices (cell, masking, source) but shrinks data, model and
+epochs: `rnntune train --preset seed --smoke`.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+from data_pipeline.config import DataConfig
+from models.config import ModelConfig
+from tuning.config import Config, ConfigError, TrainConfig
+
+
+def seed() -> Config:
+    """The course notebook exactly: its SimpleRNN, data and training."""
+    return Config(
+        data=DataConfig(source="imdb", max_tokens=10000, sequence_length=100,
+                        validation_split=0.2, seed=123),
+        model=ModelConfig(cell="simple_rnn", units=64, num_layers=2,
+                          units_decay=0.5, embedding_dim=32,
+                          mask_zero=False, head_units=16),
+        train=TrainConfig(epochs=10, batch_size=128, learning_rate=1e-3,
+                          optimizer="adam"),
+    )
+
+
+def imdb() -> Config:
+    """A better default for IMDB: masked padding, longer texts, dropout,
+    early stopping."""
+    return Config(
+        data=DataConfig(source="imdb", max_tokens=20000, sequence_length=200),
+        model=ModelConfig(cell="gru", units=64, num_layers=1,
+                          embedding_dim=64, mask_zero=True, dropout=0.3,
+                          head_units=16),
+        train=TrainConfig(epochs=10, batch_size=64, learning_rate=1e-3,
+                          early_stopping_patience=2),
+    )
+
+
+def rotten_tomatoes() -> Config:
+    """Short movie-review sentences; masked GRU with early stopping."""
+    return Config(
+        data=DataConfig(source="rotten_tomatoes", max_tokens=10000,
+                        sequence_length=50),
+        model=ModelConfig(cell="gru", units=32, num_layers=1,
+                          embedding_dim=64, mask_zero=True, dropout=0.3,
+                          head_units=16),
+        train=TrainConfig(epochs=15, batch_size=64,
+                          early_stopping_patience=3),
+    )
+
+
+def smoke_variant(config: Config) -> Config:
+    """The seconds-long twin of `config`: same choices, tiny sizes."""
+    return dataclasses.replace(
+        config,
+        data=dataclasses.replace(config.data, max_examples=600,
+                                 max_tokens=2000, sequence_length=40),
+        model=dataclasses.replace(config.model,
+                                  units=min(config.model.units, 16),
+                                  num_layers=min(config.model.num_layers, 2),
+                                  embedding_dim=16),
+        train=dataclasses.replace(config.train, epochs=2, batch_size=32),
+    )
+
+
+PRESETS: dict[str, tuple[str, Callable[[], Config]]] = {
+    "smoke": ("seconds on a CPU: the imdb preset shrunk, for a first try "
+              "and CI", lambda: smoke_variant(imdb())),
+    "seed": ("the course notebook exactly: 2-layer SimpleRNN 64/32, 10k "
+             "tokens, 100 steps, batch 128, 10 epochs", seed),
+    "imdb": ("better IMDB default: masked GRU, 20k tokens, 200 steps, "
+             "dropout, early stopping", imdb),
+    "rotten_tomatoes": ("Rotten Tomatoes sentences: masked GRU, 50 steps, "
+                        "early stopping", rotten_tomatoes),
+}
+
+
+def get_preset(name: str, *, smoke: bool = False) -> Config:
+    """The preset's config, or its smoke twin.
+
+    Raises:
+        ConfigError: `name` is not a preset; the message lists them.
+    """
+    if name not in PRESETS:
+        raise ConfigError(
+            f"unknown preset {name!r}; presets are {', '.join(PRESETS)}")
+    config = PRESETS[name][1]()
+    return smoke_variant(config) if smoke else config

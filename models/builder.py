@@ -1,0 +1,59 @@
+"""Builds recurrent text classifiers from a `ModelConfig`.
+
+    model = build_model(ModelConfig(cell="gru"), vocab_size=10000,
+                        sequence_length=100, num_classes=2)
+"""
+
+import keras
+
+from models.config import ModelConfig
+
+CELLS = {
+    "simple_rnn": keras.layers.SimpleRNN,
+    "gru": keras.layers.GRU,
+    "lstm": keras.layers.LSTM,
+}
+
+
+def build_model(config: ModelConfig, *, vocab_size: int,
+                sequence_length: int, num_classes: int) -> keras.Model:
+    """Embedding, stacked recurrent layers, a dense head and the output.
+
+    Args:
+        config: the architecture.
+        vocab_size: embedding rows (the vectorizer's vocabulary size).
+        sequence_length: tokens per example.
+        num_classes: 2 gives one sigmoid unit, more give a softmax.
+
+    Returns:
+        An uncompiled functional model from `int[batch, sequence_length]`
+        token ids to probabilities.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes={num_classes}: expected >= 2")
+    cell = CELLS[config.cell]
+    inputs = keras.Input(shape=(sequence_length,), dtype="int32",
+                         name="token_ids")
+    x = keras.layers.Embedding(vocab_size, config.embedding_dim,
+                               mask_zero=config.mask_zero,
+                               name="embedding")(inputs)
+    last = config.num_layers - 1
+    for i, units in enumerate(config.layer_units):
+        layer = cell(units, return_sequences=i < last,
+                     name=f"{config.cell}_{i}")
+        if config.bidirectional:
+            layer = keras.layers.Bidirectional(
+                layer, name=f"bidirectional_{i}")
+        x = layer(x)
+        if config.dropout:
+            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+    if config.head_units:
+        x = keras.layers.Dense(config.head_units, activation="relu",
+                               name="head")(x)
+    if num_classes == 2:
+        outputs = keras.layers.Dense(1, activation="sigmoid",
+                                     name="output")(x)
+    else:
+        outputs = keras.layers.Dense(num_classes, activation="softmax",
+                                     name="output")(x)
+    return keras.Model(inputs, outputs, name=f"{config.cell}_classifier")

@@ -1,0 +1,69 @@
+"""Typed configuration of a recurrent text classifier (no TensorFlow here)."""
+
+import dataclasses
+import typing
+from typing import Literal
+
+Cell = Literal["simple_rnn", "gru", "lstm"]
+CELL_NAMES: tuple[str, ...] = typing.get_args(Cell)
+
+
+def _require(ok: bool, key: str, value, accepted: str) -> None:
+    if not ok:
+        raise ValueError(f"{key}={value!r}: expected {accepted}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of one classifier.
+
+    Layer `i` (from 0) of the recurrent stack has
+    `max(1, round(units * units_decay**i))` units, so the defaults give the
+    seed notebook's 64 then 32. Every recurrent layer but the last returns
+    sequences.
+
+    Attributes:
+        cell: recurrent cell type, one of `CELL_NAMES`.
+        units: units of the first recurrent layer.
+        num_layers: number of stacked recurrent layers.
+        units_decay: factor applied to the units of each deeper layer.
+        embedding_dim: width of the token embedding.
+        mask_zero: mask padding (token 0) so it never reaches the state.
+        bidirectional: wrap every recurrent layer in `Bidirectional`.
+        dropout: rate of the `Dropout` after each recurrent layer.
+        head_units: width of the relu `Dense` layer before the output;
+            0 for none.
+    """
+
+    cell: Cell = "lstm"
+    units: int = 64
+    num_layers: int = 2
+    units_decay: float = 0.5
+    embedding_dim: int = 32
+    mask_zero: bool = False
+    bidirectional: bool = False
+    dropout: float = 0.0
+    head_units: int = 16
+
+    def __post_init__(self):
+        _require(self.cell in CELL_NAMES, "cell", self.cell,
+                 f"one of {', '.join(CELL_NAMES)}")
+        _require(self.units >= 1, "units", self.units, "an integer >= 1")
+        _require(self.num_layers >= 1, "num_layers", self.num_layers,
+                 "an integer >= 1")
+        _require(0 < self.units_decay <= 1, "units_decay", self.units_decay,
+                 "a number in (0, 1]")
+        _require(self.embedding_dim >= 1, "embedding_dim",
+                 self.embedding_dim, "an integer >= 1")
+        _require(0 <= self.dropout < 1, "dropout", self.dropout,
+                 "a number in [0, 1)")
+        _require(self.head_units >= 0, "head_units", self.head_units,
+                 "an integer >= 0 (0 for no hidden dense layer)")
+
+    @property
+    def layer_units(self) -> tuple[int, ...]:
+        """Units of each recurrent layer, first to last."""
+        return tuple(
+            max(1, round(self.units * self.units_decay**i))
+            for i in range(self.num_layers)
+        )

@@ -1,0 +1,109 @@
+"""Trains each cell type on the same data and tabulates the runs.
+
+    rows = compare_cells(config, ["simple_rnn", "gru", "lstm"], "runs/cmp")
+
+Writes `WORKDIR/<cell>/` (one trial each, see `tuning.trial`),
+`WORKDIR/comparison.csv`, `WORKDIR/comparison.json` and
+`WORKDIR/curves_<cell>.png`.
+"""
+
+import csv
+import io
+import os
+import pathlib
+import time
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from data_pipeline.sources import load_splits
+from tuning.config import Config, apply_overrides
+from tuning.plots import plot_curves
+from tuning.trial import (Report, check_workdir, read_history,
+                          train_and_evaluate, write_json)
+
+COLUMNS = ("cell", "parameters", "best_val_accuracy", "best_epoch",
+           "final_train_accuracy", "final_val_accuracy", "final_accuracy_gap",
+           "seconds_per_epoch", "test_accuracy", "verdict")
+
+
+def format_duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else (
+        f"{minutes}m{seconds:02d}s")
+
+
+def compare_cells(config: Config, cells: Sequence[str],
+                  workdir: str | os.PathLike, *,
+                  strategy: tf.distribute.Strategy | None = None,
+                  report: Report = print) -> list[dict]:
+    """Runs one trial per cell, identical but for `model.cell`.
+
+    Args:
+        config: the shared configuration.
+        cells: cell names, in the order to train them.
+        workdir: the comparison's directory.
+        strategy: distribution strategy for every trial.
+        report: receives progress lines, each prefixed `[k/n cell]` with
+            the elapsed time of the whole comparison.
+
+    Returns:
+        One row per cell with the `COLUMNS` keys.
+
+    Raises:
+        ConfigError, DataError, WorkdirError: before anything is written.
+    """
+    workdir = pathlib.Path(workdir)
+    configs = {cell: apply_overrides(config, {"model.cell": cell})
+               for cell in cells}
+    for cell, cell_config in configs.items():
+        check_workdir(workdir / cell, cell_config)
+    splits = load_splits(config.data)
+    report(f"data: {splits.description}; train {len(splits.train)}, "
+           f"validation {len(splits.validation)}, test "
+           f"{len(splits.test) if splits.test is not None else 0}")
+    started = time.perf_counter()
+    rows = []
+    for k, (cell, cell_config) in enumerate(configs.items(), start=1):
+        prefix = f"[{k}/{len(cells)} {cell}]"
+
+        def cell_report(line, prefix=prefix):
+            elapsed = format_duration(time.perf_counter() - started)
+            report(f"{prefix} {line}  (elapsed {elapsed})")
+
+        metrics = train_and_evaluate(cell_config, workdir / cell,
+                                     strategy=strategy, splits=splits,
+                                     report=cell_report)
+        plot_curves(read_history(workdir / cell / "history.csv"),
+                    workdir / f"curves_{cell}.png",
+                    title=f"{cell}: train vs validation")
+        rows.append({"cell": cell, **{c: metrics[c] for c in COLUMNS[1:]}})
+        cell_report(f"done: verdict {metrics['verdict']} "
+                    f"({metrics['verdict_reason']})")
+    with open(workdir / "comparison.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    write_json(workdir / "comparison.json", rows)
+    return rows
+
+
+def format_table(rows: Sequence[dict]) -> str:
+    """The comparison as an aligned text table."""
+    headers = ("cell", "params", "best val acc", "best epoch",
+               "train acc", "val acc", "gap", "s/epoch", "test acc",
+               "verdict")
+    cells = [[
+        r["cell"], f"{r['parameters']:,}", f"{r['best_val_accuracy']:.4f}",
+        str(r["best_epoch"]), f"{r['final_train_accuracy']:.4f}",
+        f"{r['final_val_accuracy']:.4f}", f"{r['final_accuracy_gap']:+.4f}",
+        f"{r['seconds_per_epoch']:.2f}", f"{r['test_accuracy']:.4f}",
+        r["verdict"]] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells))
+              for i, h in enumerate(headers)]
+    out = io.StringIO()
+    for line in [headers, *cells]:
+        out.write("  ".join(v.ljust(w) for v, w in zip(line, widths))
+                  .rstrip() + "\n")
+    return out.getvalue()

@@ -1,0 +1,245 @@
+"""The whole configuration of a run, strict and typed (no TensorFlow here).
+
+A `Config` has three sections named by owner: `data` (data_pipeline),
+`model` (models) and `train` (the trial). Keys are dotted, `model.units`,
+and one override path serves the command line and the tuners alike:
+
+    config = apply_overrides(Config(), ["model.cell=gru", "train.epochs=3"])
+    config = apply_overrides(config, {"model.units": 128})
+"""
+
+import dataclasses
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from data_pipeline.config import DataConfig
+from models.config import ModelConfig
+
+Optimizer = Literal["adam", "rmsprop", "sgd"]
+Objective = Literal["val_accuracy", "val_loss"]
+
+
+class ConfigError(ValueError):
+    """An unknown key, a wrong type or an impossible value (a user error)."""
+
+
+class WorkdirError(ValueError):
+    """A workdir that holds a run of another config (a user error)."""
+
+
+def _require(ok: bool, key: str, value, accepted: str) -> None:
+    if not ok:
+        raise ValueError(f"{key}={value!r}: expected {accepted}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How one model trains.
+
+    Attributes:
+        epochs: maximum number of epochs.
+        batch_size: examples per step on each replica; the global batch is
+            this times the number of replicas.
+        learning_rate: optimizer step size.
+        optimizer: one of adam, rmsprop, sgd.
+        objective: the validation metric that picks the best epoch (and
+            drives early stopping).
+        early_stopping_patience: stop after this many epochs without a
+            better objective; 0 trains all epochs.
+        restore_best_weights: end with the best epoch's weights rather than
+            the last's.
+        seed: seed of weight initialization.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    optimizer: Optimizer = "adam"
+    objective: Objective = "val_accuracy"
+    early_stopping_patience: int = 0
+    restore_best_weights: bool = True
+    seed: int = 123
+
+    def __post_init__(self):
+        _require(self.epochs >= 1, "epochs", self.epochs, "an integer >= 1")
+        _require(self.batch_size >= 1, "batch_size", self.batch_size,
+                 "an integer >= 1")
+        _require(self.learning_rate > 0, "learning_rate",
+                 self.learning_rate, "a number > 0")
+        _require(self.optimizer in typing.get_args(Optimizer), "optimizer",
+                 self.optimizer, "one of adam, rmsprop, sgd")
+        _require(self.objective in typing.get_args(Objective), "objective",
+                 self.objective, "one of val_accuracy, val_loss")
+        _require(self.early_stopping_patience >= 0,
+                 "early_stopping_patience", self.early_stopping_patience,
+                 "an integer >= 0 (0 disables early stopping)")
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+    def flat(self) -> dict[str, Any]:
+        """Every key as `section.name` with its value."""
+        return {f"{s}.{k}": v for s, d in self.to_dict().items()
+                for k, v in d.items()}
+
+
+def keys() -> list[str]:
+    """Every valid dotted key."""
+    return [f"{s}.{f.name}" for s, cls in SECTIONS.items()
+            for f in dataclasses.fields(cls)]
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _describe(tp) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(tp)))
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if args:
+        return f"{_describe(args[0])} or none"
+    return {int: "an integer", float: "a number", bool: "true or false",
+            str: "a string"}[tp]
+
+
+def _coerce(key: str, tp, value):
+    """Checks `value` against `tp`; parses it first when it is CLI text."""
+    if typing.get_origin(tp) is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{key}={value!r}: expected {_describe(tp)}")
+        return value
+    optional = type(None) in typing.get_args(tp)
+    if optional:
+        if value is None or (isinstance(value, str)
+                             and value.lower() in ("none", "null")):
+            return None
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    if tp is bool:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in ("true", "yes", "1", "on"):
+                return True
+            if text in ("false", "no", "0", "off"):
+                return False
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        elif isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{key}={value!r}: expected {_describe(tp)}")
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    section, _, name = key.partition(".")
+    if section not in SECTIONS or not name:
+        raise ConfigError(
+            f"unknown config key {key!r}: keys start with one of "
+            f"{', '.join(s + '.' for s in SECTIONS)}")
+    names = [f.name for f in dataclasses.fields(SECTIONS[section])]
+    if name not in names:
+        raise ConfigError(
+            f"unknown config key {key!r}; {section} keys are "
+            f"{', '.join(names)}")
+    return section, name
+
+
+def _build(section: str, values: Mapping[str, Any]):
+    try:
+        return SECTIONS[section](**values)
+    except ValueError as e:
+        raise ConfigError(f"{section}.{e}") from None
+
+
+def apply_overrides(
+        config: Config,
+        overrides: Mapping[str, Any] | Iterable[str]) -> Config:
+    """Returns `config` with dotted keys replaced.
+
+    Args:
+        config: the starting configuration.
+        overrides: `{"model.units": 128}` (values typed or as text), or
+            `["model.units=128", ...]` as the command line gives them.
+
+    Returns:
+        A new, validated `Config`.
+
+    Raises:
+        ConfigError: a malformed item, unknown key, wrong type or
+            impossible value, naming the key and what it accepts.
+    """
+    if not isinstance(overrides, Mapping):
+        pairs = {}
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(
+                    f"malformed override {item!r}: expected key=value, "
+                    "e.g. model.units=128")
+            pairs[key.strip()] = value.strip()
+        overrides = pairs
+    sections = config.to_dict()
+    for key, value in overrides.items():
+        section, name = _split_key(key)
+        tp = _field_types(SECTIONS[section])[name]
+        sections[section][name] = _coerce(key, tp, value)
+    return Config(**{s: _build(s, v) for s, v in sections.items()})
+
+
+def from_dict(data: Mapping[str, Any]) -> Config:
+    """Builds a `Config` from nested dicts (as `to_dict` and JSON give).
+
+    Missing keys keep their defaults; unknown ones are an error.
+
+    Raises:
+        ConfigError: as for `apply_overrides`.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config: expected a mapping, got {data!r}")
+    flat = {}
+    for section, values in data.items():
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"unknown config section {section!r}: expected one of "
+                f"{', '.join(SECTIONS)}")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{section}: expected a mapping of keys")
+        flat.update({f"{section}.{k}": v for k, v in values.items()})
+    return apply_overrides(Config(), flat)
+
+
+def differences(a: Config, b: Config) -> list[str]:
+    """Keys whose values differ, as `key: a -> b`."""
+    fa, fb = a.flat(), b.flat()
+    return [f"{k}: {fa[k]!r} -> {fb[k]!r}" for k in fa if fa[k] != fb[k]]

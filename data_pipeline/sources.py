@@ -226,6 +226,10 @@ def download_aclimdb(url: str, cache_dir: str | None = None) -> pathlib.Path:
     """
     import keras  # Only this source needs Keras' cached downloader.
 
+    if cache_dir:
+        # Keras silently falls back to /tmp/.keras for a missing cache_dir.
+        pathlib.Path(cache_dir).expanduser().mkdir(parents=True,
+                                                   exist_ok=True)
     try:
         extracted = keras.utils.get_file(
             "aclImdb_v1.tar.gz", origin=url, extract=True,

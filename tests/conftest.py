@@ -1,0 +1,57 @@
+"""Shared fixtures. TensorFlow is configured here, before anything imports it.
+
+The CPU is split into two logical devices at import so that
+`MirroredStrategy(["/cpu:0", "/cpu:1"])` exercises the real multi-replica
+path (without the split, `fit` hangs).
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    _cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+from tuning.config import Config, apply_overrides  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+SMOKE = [
+    "data.max_examples=400", "data.max_tokens=500",
+    "data.sequence_length=20", "model.units=8", "model.num_layers=1",
+    "model.embedding_dim=8", "model.head_units=4", "train.epochs=2",
+    "train.batch_size=32",
+]
+
+
+def run_cli(*args: str, stdin: str | None = None, timeout: float = 300,
+            **kwargs) -> subprocess.CompletedProcess:
+    """Runs `python -m launch ARGS` in a fresh process."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, "-m", "launch", *args], input=stdin,
+        capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env,
+        **kwargs)
+
+
+@pytest.fixture(scope="session")
+def smoke_config() -> Config:
+    """A seconds-long run on 400 embedded IMDB reviews."""
+    return apply_overrides(Config(), SMOKE)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, smoke_config):
+    """One finished training run shared by the tests that only read it."""
+    from tuning.trial import train_and_evaluate
+
+    workdir = tmp_path_factory.mktemp("smoke_run")
+    metrics = train_and_evaluate(smoke_config, workdir, report=lambda _: None)
+    return workdir, metrics

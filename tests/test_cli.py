@@ -1,0 +1,195 @@
+"""The command line: bad input, compare, predict, TensorBoard, presets."""
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from launch.cli import main
+from launch.presets import PRESETS
+
+from conftest import REPO, SMOKE, run_cli
+from test_sources import _bad_inputs
+
+SMOKE_SETS = sum((["--set", s] for s in SMOKE), [])
+
+
+def _main(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_presets_lists_one_line_each(capsys):
+    code, out, _ = _main(capsys, "presets")
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == list(PRESETS)
+    code, out, _ = _main(capsys, "presets", "--keys")
+    assert "model.cell = 'lstm'" in out.splitlines()
+
+
+def _config_errors(tmp_path):
+    return [
+        (["--preset", "nope"], "unknown preset 'nope'"),
+        (["--preset", "smoke", "--set", "model.unitz=3"],
+         "unknown config key 'model.unitz'"),
+        (["--preset", "smoke", "--set", "model.units=-1"],
+         "model.units=-1: expected an integer >= 1"),
+        (["--preset", "smoke", "--set", "model.dropout=1.5"],
+         "expected a number in [0, 1)"),
+        (["--preset", "smoke", "--set", "data.source=tweets"],
+         "data.source='tweets': expected one of imdb"),
+        (["--preset", "smoke", "--set", "model.cell=transformer"],
+         "model.cell='transformer'"),
+    ]
+
+
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
+    cases = [(args, expected) for args, expected in _config_errors(tmp_path)]
+    for _, config, expected in _bad_inputs(tmp_path / "data"):
+        sets = ["--set", f"data.source={config.source}",
+                "--set", f"data.path={config.path}"]
+        cases.append((["--preset", "smoke", *sets], expected))
+    for i, (args, expected) in enumerate(cases):
+        for command in ("train", "compare"):
+            workdir = tmp_path / f"run{i}{command}"
+            code, out, err = _main(capsys, command, *args, "--workdir",
+                                   str(workdir))
+            assert code == 2, (args, err)
+            assert err.startswith("rnntune: error: "), err
+            assert expected in err, (expected, err)
+            assert err.count("\n") == 1 and "Traceback" not in err
+            assert not workdir.exists(), args
+
+
+def test_bad_cells_and_predict_inputs(tmp_path, capsys):
+    code, _, err = _main(capsys, "compare", "--cells", "gru,rnn",
+                         "--workdir", str(tmp_path / "w"))
+    assert code == 2 and "--cells 'gru,rnn': expected" in err
+    code, _, err = _main(capsys, "predict", "--model",
+                         str(tmp_path / "none.keras"), "hi")
+    assert code == 2 and "none.keras: no such model file" in err
+    code, _, err = _main(capsys, "tensorboard", "--workdir",
+                         str(tmp_path / "absent"))
+    assert code == 2 and "absent: no such directory" in err
+
+
+def test_console_entry_point_exits_2_without_traceback(tmp_path):
+    out = run_cli("train", "--preset", "smoke", "--set",
+                  "data.source=directory", "--set",
+                  f"data.path={tmp_path / 'missing'}", "--workdir",
+                  str(tmp_path / "w"))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"rnntune: error: {tmp_path / 'missing'}: no such directory")
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "w").exists()
+
+
+def test_compare_trains_each_cell_and_tabulates(tmp_path, capsys):
+    workdir = tmp_path / "cmp"
+    code, out, _ = _main(capsys, "compare", "--preset", "smoke",
+                         *SMOKE_SETS, "--cells", "simple_rnn,lstm",
+                         "--workdir", str(workdir))
+    assert code == 0
+    assert "[1/2 simple_rnn] epoch 1/2" in out
+    assert "[2/2 lstm] epoch 2/2" in out
+    assert "(elapsed " in out
+    table = [line for line in out.splitlines() if line.startswith(
+        ("cell ", "simple_rnn ", "lstm "))]
+    assert len(table) == 3 and "best val acc" in table[0]
+    with open(workdir / "comparison.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["cell"] for r in rows] == ["simple_rnn", "lstm"]
+    assert json.loads((workdir / "comparison.json").read_text())[1][
+        "cell"] == "lstm"
+    for cell in ("simple_rnn", "lstm"):
+        assert (workdir / f"curves_{cell}.png").read_bytes()[:4] == (
+            b"\x89PNG")
+        assert (workdir / cell / "model.keras").is_file()
+        metrics = json.loads((workdir / cell / "metrics.json").read_text())
+        row = next(r for r in rows if r["cell"] == cell)
+        assert int(row["parameters"]) == metrics["parameters"]
+        assert row["verdict"] == metrics["verdict"]
+
+
+def _labels(smoke_run):
+    return (smoke_run[0] / "labels.txt").read_text().split()
+
+
+def _check_predictions(out, texts, labels):
+    lines = out.strip().splitlines()
+    assert len(lines) == len(texts)
+    for line, text in zip(lines, texts):
+        label, prob, shown = line.split("\t")
+        assert label in labels
+        assert 0.5 <= float(prob) <= 1.0
+        assert text.startswith(shown.removesuffix("..."))
+
+
+def test_predict_from_arguments_file_and_stdin(smoke_run, tmp_path, capsys,
+                                               monkeypatch):
+    model = str(smoke_run[0] / "model.keras")
+    texts = ["A wonderful film, I loved it.<br />Go see it!",
+             "Dull and far too long."]
+    code, out, _ = _main(capsys, "predict", "--model", model, *texts)
+    assert code == 0
+    _check_predictions(out, texts, _labels(smoke_run))
+    path = tmp_path / "texts.txt"
+    path.write_text("\n".join(texts) + "\n\n")
+    code, out, _ = _main(capsys, "predict", "--model", model, "--file",
+                         str(path))
+    _check_predictions(out, texts, _labels(smoke_run))
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(texts)))
+    code, out, _ = _main(capsys, "predict", "--model", model)
+    _check_predictions(out, texts, _labels(smoke_run))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_tensorboard_serves_the_run_on_loopback(smoke_run):
+    port = _free_port()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "launch", "tensorboard", "--workdir",
+         str(smoke_run[0]), "--port", str(port)], cwd=REPO, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        runs = []
+        while time.monotonic() < deadline:
+            try:
+                runs = _get_json(f"http://127.0.0.1:{port}/data/runs")
+                if {"logs/train", "logs/validation", "logs/gap"} <= set(runs):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        assert {"logs/train", "logs/validation", "logs/gap"} <= set(runs)
+        tags = _get_json(f"http://127.0.0.1:{port}/data/plugin/scalars/tags")
+        assert "epoch_accuracy" in tags["logs/validation"]
+        assert "epoch_accuracy_gap" in tags["logs/gap"]
+        values = _get_json(
+            f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?"
+            "run=logs/train&tag=epoch_loss")
+        assert [step for _, step, _ in values] == [0, 1]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,86 @@
+"""Model builders, and the recurrent-layer semantics of the seed notebook."""
+
+import keras
+import numpy as np
+import pytest
+
+from models.builder import CELLS, build_model
+from models.config import CELL_NAMES, ModelConfig
+from launch.presets import get_preset
+
+
+def test_registry_matches_config_names():
+    assert tuple(CELLS) == CELL_NAMES
+
+
+def test_seed_model_has_the_notebooks_parameters():
+    config = get_preset("seed")
+    model = build_model(config.model, vocab_size=10000,
+                        sequence_length=100, num_classes=2)
+    counts = [layer.count_params() for layer in model.layers[1:]]
+    assert counts == [320_000, 6_208, 3_104, 528, 17]
+    assert model.count_params() == 329_857
+    assert model.output_shape == (None, 1)
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_each_cell_builds_stacks_and_classifies(cell):
+    config = ModelConfig(cell=cell, units=8, num_layers=3, units_decay=1.0,
+                         embedding_dim=4, dropout=0.1, head_units=0,
+                         bidirectional=True, mask_zero=True)
+    model = build_model(config, vocab_size=50, sequence_length=7,
+                        num_classes=3)
+    recurrent = [l for l in model.layers
+                 if isinstance(l, keras.layers.Bidirectional)]
+    assert [l.forward_layer.return_sequences for l in recurrent] == [
+        True, True, False]
+    assert all(isinstance(l.forward_layer, CELLS[cell]) for l in recurrent)
+    assert recurrent[-1].output.shape == (None, 16)  # both directions
+    assert model.get_layer("embedding").mask_zero
+    probs = model(np.array([[1, 2, 3, 0, 0, 0, 0], [4, 5, 0, 0, 0, 0, 0]]))
+    assert probs.shape == (2, 3)
+    np.testing.assert_allclose(np.sum(probs, axis=1), 1.0, rtol=1e-5)
+
+
+def test_one_train_step_changes_every_trainable_weight():
+    model = build_model(ModelConfig(cell="gru", units=4, num_layers=2,
+                                    embedding_dim=4, head_units=4),
+                        vocab_size=20, sequence_length=5, num_classes=2)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    x = np.arange(1, 21).reshape(4, 5) % 20
+    y = np.array([0, 1, 0, 1])
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    model.train_on_batch(x, y)
+    after = [w.numpy() for w in model.trainable_weights]
+    assert all(not np.allclose(b, a) for b, a in zip(before, after))
+
+
+# The notebook's first half: what each layer returns for a (1, 10, 4) input.
+INPUT = np.random.default_rng(0).normal(size=(1, 10, 4)).astype("float32")
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_return_sequences_shapes(cell):
+    last = CELLS[cell](16, return_sequences=False)(INPUT)
+    every = CELLS[cell](16, return_sequences=True)(INPUT)
+    assert last.shape == (1, 16)
+    assert every.shape == (1, 10, 16)
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "gru"])
+def test_return_state_equals_the_final_output(cell):
+    output, state = CELLS[cell](16, return_state=True)(INPUT)
+    assert output.shape == state.shape == (1, 16)
+    np.testing.assert_allclose(output, state)
+    sequence, state = CELLS[cell](16, return_sequences=True,
+                                  return_state=True)(INPUT)
+    np.testing.assert_allclose(sequence[:, -1], state)
+
+
+def test_lstm_returns_hidden_and_cell_state():
+    sequence, hidden, carry = keras.layers.LSTM(
+        16, return_sequences=True, return_state=True)(INPUT)
+    assert sequence.shape == (1, 10, 16)
+    assert hidden.shape == carry.shape == (1, 16)
+    np.testing.assert_allclose(sequence[:, -1], hidden)
+    assert not np.allclose(hidden, carry)

@@ -1,0 +1,185 @@
+"""The one trial function: outputs, TensorBoard, export, resume, strategy."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing.event_accumulator import (
+    EventAccumulator)
+
+from tuning.config import WorkdirError, apply_overrides
+from tuning.trial import read_history, train_and_evaluate
+
+from conftest import REPO, SMOKE, run_cli
+
+
+def _scalars(logdir, tag):
+    events = EventAccumulator(str(logdir), size_guidance={"tensors": 0})
+    events.Reload()
+    return {e.step: float(tf.make_ndarray(e.tensor_proto))
+            for e in events.Tensors(tag)}
+
+
+def test_run_writes_every_output(smoke_run, smoke_config):
+    workdir, metrics = smoke_run
+    for name in ("config.json", "vocabulary.txt", "labels.txt",
+                 "history.csv", "metrics.json", "model.keras"):
+        assert (workdir / name).is_file(), name
+    assert not (workdir / "backup").exists()
+    saved = json.loads((workdir / "config.json").read_text())
+    assert saved["config"] == smoke_config.to_dict()
+    assert saved["runtime"]["replicas"] == 1
+    assert saved["runtime"]["global_batch_size"] == 32
+    assert saved["runtime"]["examples"] == {"train": 288, "validation": 72,
+                                            "test": 40}
+    vocabulary = (workdir / "vocabulary.txt").read_text().splitlines()
+    assert vocabulary[:2] == ["", "[UNK]"]
+    assert len(vocabulary) == saved["runtime"]["vocabulary_size"] == 500
+    assert (workdir / "labels.txt").read_text().split() == ["neg", "pos"]
+    assert json.loads((workdir / "metrics.json").read_text()) == metrics
+
+
+def test_metrics_agree_with_history(smoke_run):
+    workdir, metrics = smoke_run
+    rows = read_history(workdir / "history.csv")
+    assert [r["epoch"] for r in rows] == [1, 2]
+    best = max(rows, key=lambda r: r["val_accuracy"])
+    assert metrics["best_epoch"] == best["epoch"]
+    assert metrics["best_val_accuracy"] == best["val_accuracy"]
+    assert metrics["final_train_accuracy"] == rows[-1]["accuracy"]
+    assert metrics["final_accuracy_gap"] == pytest.approx(
+        rows[-1]["accuracy"] - rows[-1]["val_accuracy"])
+    assert metrics["epochs_run"] == 2
+    assert metrics["stopped_early"] is False
+    assert metrics["status"] == "completed"
+    assert 0 <= metrics["test_accuracy"] <= 1
+    assert metrics["verdict"] in ("overfitting", "underfitting", "healthy")
+    assert metrics["wall_seconds"] > 0
+
+
+def test_tensorboard_logs_overlay_train_validation_and_gap(smoke_run):
+    workdir, _ = smoke_run
+    rows = read_history(workdir / "history.csv")
+    for run, key in (("train", "accuracy"), ("validation", "val_accuracy")):
+        values = _scalars(workdir / "logs" / run, "epoch_accuracy")
+        assert sorted(values) == [0, 1]
+        np.testing.assert_allclose([values[0], values[1]],
+                                   [r[key] for r in rows], rtol=1e-6)
+        assert sorted(_scalars(workdir / "logs" / run, "epoch_loss")) == [
+            0, 1]
+    gap = _scalars(workdir / "logs" / "gap", "epoch_accuracy_gap")
+    np.testing.assert_allclose([gap[0], gap[1]],
+                               [r["accuracy_gap"] for r in rows], rtol=1e-5)
+
+
+def test_exported_model_loads_in_a_fresh_process(smoke_run, tmp_path):
+    """Raw strings in; plain load_model; same predictions as training."""
+    workdir, metrics = smoke_run
+    script = textwrap.dedent(f"""
+        import json, numpy as np, keras
+        import data_pipeline.text  # registers the standardizer
+        from data_pipeline.config import DataConfig
+        from data_pipeline.sources import load_splits
+        from data_pipeline.pipeline import vectorize
+        config = json.load(open({str(workdir / 'config.json')!r}))["config"]
+        test = load_splits(DataConfig(**config["data"])).test
+        model = keras.models.load_model({str(workdir / 'model.keras')!r})
+        raw = model.predict(test.texts, verbose=0)[:, 0]
+        vectorizer = model.get_layer("vectorizer")
+        inner = model.layers[-1]
+        ids = inner.predict(vectorize(test.texts, vectorizer), verbose=0)
+        np.testing.assert_allclose(raw, ids[:, 0], rtol=1e-5)
+        accuracy = float(np.mean((raw >= 0.5) == (test.labels == 1)))
+        print(json.dumps({{"accuracy": accuracy}}))
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                         text=True, cwd=tmp_path, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    accuracy = json.loads(out.stdout.strip().splitlines()[-1])["accuracy"]
+    assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+
+
+def test_finished_run_is_reused_and_other_config_refused(smoke_run,
+                                                         smoke_config):
+    workdir, metrics = smoke_run
+    lines = []
+    assert train_and_evaluate(smoke_config, workdir,
+                              report=lines.append) == metrics
+    assert "already finished" in lines[0]
+    other = apply_overrides(smoke_config, {"model.units": 9})
+    with pytest.raises(WorkdirError, match=r"model.units: 8 -> 9"):
+        train_and_evaluate(other, workdir, report=lines.append)
+
+
+def test_early_stopping_records_best_and_stop_epoch(smoke_config, tmp_path):
+    # A learning rate this small leaves validation accuracy unchanged, so
+    # epoch 1 stays best and patience 2 stops at epoch 3.
+    config = apply_overrides(smoke_config, {
+        "train.learning_rate": 1e-12, "train.epochs": 8,
+        "train.early_stopping_patience": 2})
+    metrics = train_and_evaluate(config, tmp_path, report=lambda _: None)
+    assert metrics["stopped_early"] is True
+    assert metrics["epochs_run"] == 3
+    assert metrics["best_epoch"] == 1
+    assert len(read_history(tmp_path / "history.csv")) == 3
+
+
+def test_mirrored_strategy_over_two_cpu_devices(smoke_config, tmp_path):
+    assert len(tf.config.list_logical_devices("CPU")) == 2
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    metrics = train_and_evaluate(smoke_config, tmp_path, strategy=strategy,
+                                 report=lambda _: None)
+    runtime = json.loads((tmp_path / "config.json").read_text())["runtime"]
+    assert runtime["replicas"] == 2
+    assert runtime["per_replica_batch_size"] == 32
+    assert runtime["global_batch_size"] == 64
+    assert metrics["status"] == "completed"
+    assert (tmp_path / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
+    workdir = tmp_path / "run"
+    args = ["train", "--preset", "smoke", *sum((["--set", s] for s in SMOKE),
+                                              []),
+            "--set", "train.epochs=40", "--set", "train.early_stopping_patience=0",
+            "--workdir", str(workdir)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen([sys.executable, "-m", "launch", *args],
+                               cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while len(read_history(workdir / "history.csv")) < 3:
+            assert process.poll() is None, "training ended before the kill"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    done = len(read_history(workdir / "history.csv"))
+    assert done < 40 and (workdir / "backup").exists()
+    assert not (workdir / "metrics.json").exists()
+
+    resumed = run_cli(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    first = resumed.stdout.splitlines()[0]
+    assert first.startswith("resuming at epoch ")
+    start = int(first.split()[3].split("/")[0])
+    assert done <= start <= done + 1  # the backup may lag a row by one
+    assert f"epoch {start}/40 " in resumed.stdout
+    assert f"epoch {start - 1}/40 " not in resumed.stdout
+    rows = read_history(workdir / "history.csv")
+    assert [r["epoch"] for r in rows] == list(range(1, 41))
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 40

@@ -1,0 +1,49 @@
+"""Verdict rules on hand-made curves."""
+
+import math
+
+from tuning.verdict import judge
+
+
+def curve(train_acc, val_acc, train_loss, val_loss):
+    return [{"epoch": i + 1, "accuracy": a, "val_accuracy": va, "loss": l,
+             "val_loss": vl}
+            for i, (a, va, l, vl) in enumerate(zip(train_acc, val_acc,
+                                                   train_loss, val_loss))]
+
+
+def test_clear_overfit_by_gap():
+    rows = curve([0.7, 0.9, 0.99], [0.68, 0.7, 0.69], [0.6, 0.3, 0.05],
+                 [0.6, 0.58, 0.59])
+    word, reason = judge(rows, num_classes=2)
+    assert word == "overfitting"
+    assert "0.300 > 0.05" in reason
+
+
+def test_overfit_by_rising_validation_loss():
+    rows = curve([0.8, 0.82, 0.84], [0.8, 0.8, 0.8], [0.5, 0.4, 0.3],
+                 [0.45, 0.5, 0.6])
+    word, reason = judge(rows, num_classes=2)
+    assert word == "overfitting"
+    assert "rose from 0.450 (epoch 1) to 0.600" in reason
+
+
+def test_underfit_near_chance():
+    rows = curve([0.5, 0.52], [0.5, 0.5], [0.69, 0.69], [0.69, 0.69])
+    assert judge(rows, num_classes=2)[0] == "underfitting"
+    three = curve([0.40, 0.41], [0.40, 0.40], [1.0, 1.0], [1.0, 1.0])
+    assert judge(three, num_classes=3)[0] == "underfitting"
+
+
+def test_healthy():
+    rows = curve([0.7, 0.8, 0.85], [0.7, 0.79, 0.83], [0.6, 0.45, 0.38],
+                 [0.6, 0.46, 0.40])
+    assert judge(rows, num_classes=2)[0] == "healthy"
+
+
+def test_nan_is_diverged():
+    rows = curve([0.7, 0.5], [0.7, 0.5], [0.6, math.nan], [0.6, math.nan])
+    word, reason = judge(rows, num_classes=2)
+    assert word == "diverged"
+    assert "epoch 2" in reason
+    assert judge([], num_classes=2)[0] == "diverged"

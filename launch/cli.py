@@ -14,7 +14,6 @@ missing file, an unreadable data set) print one line and exit with status 2.
 import argparse
 import os
 import pathlib
-import subprocess
 import sys
 from collections.abc import Sequence
 
@@ -144,14 +143,9 @@ def cmd_tensorboard(args) -> int:
                str(workdir), "--host", args.host, "--port", str(args.port)]
     _say(f"TensorBoard for {workdir} at http://{args.host}:{args.port}/ "
          "(Ctrl-C stops it)")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.Popen(command, env=env)
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        process.wait()
-        return 0
+    _quiet_tensorflow()
+    # Become TensorBoard, so that signals reach it directly.
+    os.execv(sys.executable, command)
 
 
 def cmd_presets(args) -> int:

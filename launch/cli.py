@@ -2,6 +2,8 @@
 
     rnntune compare --preset smoke --workdir runs/first
     rnntune train --preset imdb --set model.cell=lstm --workdir runs/lstm
+    rnntune tune --preset smoke --space tiny --backend keras-tuner \\
+        --algorithm random --max-trials 4 --workdir runs/study
     rnntune predict --model runs/lstm/model.keras "A wonderful film."
     rnntune tensorboard --workdir runs/first
     rnntune presets
@@ -83,6 +85,56 @@ def cmd_compare(args) -> int:
          f"{workdir / 'comparison.json'}; curves: "
          f"{workdir / 'curves_<cell>.png'}")
     _say(f"tensorboard: rnntune tensorboard --workdir {workdir}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from tuning.space import get_space
+    from tuning.study import StudySpec
+
+    if args.resume:
+        spec = None
+    else:
+        missing = [flag for flag, value in (
+            ("--preset", args.preset), ("--space", args.space),
+            ("--backend", args.backend), ("--algorithm", args.algorithm),
+            ("--max-trials", args.max_trials)) if value is None]
+        if missing:
+            raise UsageError(f"tune needs {', '.join(missing)} (or --resume "
+                             "to continue a study)")
+        base = _config(args)
+        spec = StudySpec(
+            base=base, space=get_space(args.space), backend=args.backend,
+            algorithm=args.algorithm, max_trials=args.max_trials,
+            objective=args.objective,
+            max_epochs=args.max_epochs or base.train.epochs,
+            max_consecutive_failures=args.max_consecutive_failures,
+            retrain_best=args.retrain_best, seed=args.seed)
+    _quiet_tensorflow()
+    from tuning.tune import run_study
+
+    try:
+        run_study(args.workdir, spec, resume=args.resume,
+                  ray_address=args.ray_address, report=_say)
+    except RuntimeError as e:
+        if type(e).__name__ != "StudyFailed":
+            raise
+        print(f"rnntune: study stopped: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_spaces(args) -> int:
+    from tuning.space import SPACES, get_space
+
+    width = max(map(len, SPACES))
+    for name, (description, _) in SPACES.items():
+        print(f"{name.ljust(width)}  {description}")
+        if args.verbose:
+            for d in get_space(name).dimensions:
+                when = (f"  when {d.when[0]} in {list(d.when[1])}"
+                        if d.when else "")
+                print(f"  {d.key} {d.kind} {d.domain()}{when}")
     return 0
 
 
@@ -193,6 +245,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cells", default=",".join(CELL_NAMES),
                    help="comma-separated cell types; default all")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "tune", help="search hyperparameters with Keras Tuner or Ray Tune")
+    p.add_argument("--preset", help="base configuration of every trial")
+    p.add_argument("--set", action="append", default=[],
+                   metavar="KEY=VALUE", help="override a base config key")
+    p.add_argument("--smoke", action="store_true",
+                   help="the preset's seconds-long twin")
+    p.add_argument("--space", help="a named space (`rnntune spaces`) or a "
+                   ".json / .toml space file")
+    p.add_argument("--backend", choices=("keras-tuner", "ray"))
+    p.add_argument("--algorithm", help="keras-tuner: random, bayesian, "
+                   "hyperband, grid; ray: random, grid, tpe, asha, "
+                   "hyperband, pbt")
+    p.add_argument("--max-trials", type=int,
+                   help="number of trials the study ends with")
+    p.add_argument("--objective", default="val_accuracy",
+                   choices=("val_accuracy", "val_loss"))
+    p.add_argument("--max-epochs", type=int, default=None,
+                   help="epochs per trial (default: the preset's)")
+    p.add_argument("--max-consecutive-failures", type=int, default=3)
+    p.add_argument("--retrain-best", action="store_true",
+                   help="retrain the best configuration on train + "
+                   "validation before exporting it")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the search algorithm")
+    p.add_argument("--ray-address", default=None,
+                   help="join this Ray cluster (HOST:PORT)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the study in --workdir")
+    p.add_argument("--workdir", required=True)
+    p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("spaces", help="list the named search spaces")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="show every dimension")
+    p.set_defaults(func=cmd_spaces)
 
     p = sub.add_parser("predict", help="label raw texts with a saved model")
     p.add_argument("--model", required=True, help="a run's model.keras")

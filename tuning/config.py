@@ -118,7 +118,7 @@ def _describe(tp) -> str:
             str: "a string"}[tp]
 
 
-def _coerce(key: str, tp, value):
+def coerce_value(key: str, tp, value):
     """Checks `value` against `tp`; parses it first when it is CLI text."""
     if typing.get_origin(tp) is Literal:
         if value not in typing.get_args(tp):
@@ -161,7 +161,7 @@ def _coerce(key: str, tp, value):
     raise ConfigError(f"{key}={value!r}: expected {_describe(tp)}")
 
 
-def _split_key(key: str) -> tuple[str, str]:
+def split_key(key: str) -> tuple[str, str]:
     section, _, name = key.partition(".")
     if section not in SECTIONS or not name:
         raise ConfigError(
@@ -211,9 +211,9 @@ def apply_overrides(
         overrides = pairs
     sections = config.to_dict()
     for key, value in overrides.items():
-        section, name = _split_key(key)
+        section, name = split_key(key)
         tp = _field_types(SECTIONS[section])[name]
-        sections[section][name] = _coerce(key, tp, value)
+        sections[section][name] = coerce_value(key, tp, value)
     return Config(**{s: _build(s, v) for s, v in sections.items()})
 
 

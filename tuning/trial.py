@@ -20,6 +20,7 @@ again on the same workdir and config.
 """
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -27,14 +28,14 @@ import pathlib
 import shutil
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from data_pipeline.pipeline import make_dataset
-from data_pipeline.sources import TextSplits, load_splits
+from data_pipeline.sources import Split, TextSplits, load_splits
 from data_pipeline.text import make_vectorizer, save_vocabulary
 from models.builder import build_model
 from tuning import verdict
@@ -230,6 +231,7 @@ def train_and_evaluate(
     strategy: tf.distribute.Strategy | None = None,
     splits: TextSplits | None = None,
     report: Report = print,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> dict:
     """Trains one model, evaluates it and writes the run into `workdir`.
 
@@ -241,6 +243,8 @@ def train_and_evaluate(
         strategy: distribution strategy (default: the current one).
         splits: already loaded data (`load_splits(config.data)` if None).
         report: receives one line per event (epoch finished, resume).
+        callbacks: more Keras callbacks, run after each epoch's history row
+            and backup are written (the tuners report epochs through them).
 
     Returns:
         The metrics also written to `metrics.json`.
@@ -325,6 +329,7 @@ def train_and_evaluate(
         keras.callbacks.TensorBoard(workdir / "logs", write_graph=False),
         keras.callbacks.BackupAndRestore(workdir / "backup",
                                          double_checkpoint=True),
+        *callbacks,
     ]
     model.fit(datasets["train"], validation_data=datasets["validation"],
               epochs=config.train.epochs, callbacks=callbacks, shuffle=False,
@@ -378,3 +383,23 @@ def describe(metrics: dict) -> str:
             f"{metrics['test_accuracy']:.4f}, verdict {metrics['verdict']}")
 
 
+
+
+def retrain_on_train_and_validation(config: Config, workdir, *, epochs: int,
+                                    report: Report = print) -> dict:
+    """Trains `config` on train + validation for `epochs` epochs.
+
+    For exporting a chosen configuration: no early stopping and no best-
+    epoch restore (there is no held-out validation left); the validation
+    metrics it reports are on texts it trained on, and only the test
+    metrics are held out.
+    """
+    splits = load_splits(config.data)
+    merged = dataclasses.replace(splits, train=Split(
+        texts=np.concatenate([splits.train.texts, splits.validation.texts]),
+        labels=np.concatenate([splits.train.labels,
+                               splits.validation.labels])))
+    config = dataclasses.replace(config, train=dataclasses.replace(
+        config.train, epochs=max(1, epochs), early_stopping_patience=0,
+        restore_best_weights=False))
+    return train_and_evaluate(config, workdir, splits=merged, report=report)

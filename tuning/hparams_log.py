@@ -1,0 +1,108 @@
+"""TensorBoard HParams records for a study.
+
+The experiment (every searched key with its domain, and the metrics) is
+written once, at the study's start, into `WORKDIR/logs`, so no key goes
+missing whatever the trials sample. Each trial's session is written into
+its own `trials/<id>/logs` run when it starts (status: running) and closed
+with its final status; summary metrics are written for every trial, failed
+ones included, so none shows as empty.
+"""
+
+import math
+import pathlib
+import time
+from collections.abc import Mapping
+
+import tensorflow as tf
+from tensorboard.plugins.hparams import api as hp
+from tensorboard.plugins.hparams import api_pb2
+from tensorboard.plugins.hparams import summary as hp_summary
+
+from tuning.space import SearchSpace
+
+# (tag, run group under the session, description)
+METRICS = (
+    ("epoch_accuracy", "validation", "validation accuracy (last epoch)"),
+    ("epoch_loss", "validation", "validation loss (last epoch)"),
+    ("epoch_accuracy", "train", "training accuracy (last epoch)"),
+    ("epoch_loss", "train", "training loss (last epoch)"),
+    ("epoch_accuracy_gap", "gap", "train - validation accuracy"),
+    ("best_objective", "", "best value of the study objective"),
+    ("best_epoch", "", "epoch of the best objective"),
+    ("epochs_run", "", "epochs the trial ran"),
+    ("final_accuracy_gap", "", "train - validation accuracy at the end"),
+    ("failed", "", "1 if the trial failed, else 0"),
+)
+STATUS = {
+    "completed": api_pb2.STATUS_SUCCESS,
+    "stopped early": api_pb2.STATUS_SUCCESS,  # ended normally, early
+    "failed": api_pb2.STATUS_FAILURE,
+}
+
+
+def _domain(dimension):
+    if dimension.kind == "choice":
+        values = list(dimension.values)
+        if all(isinstance(v, bool) for v in values):
+            return hp.Discrete(values)
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool)
+               for v in values):
+            return hp.Discrete([float(v) for v in values])
+        return hp.Discrete([str(v) for v in values])
+    if dimension.kind == "int":
+        return hp.IntInterval(int(dimension.low), int(dimension.high))
+    return hp.RealInterval(float(dimension.low), float(dimension.high))
+
+
+def _value(dimension, value):
+    if dimension.kind == "choice" and not all(
+            isinstance(v, bool) for v in dimension.values):
+        if all(isinstance(v, (int, float)) for v in dimension.values):
+            return float(value)
+        return str(value)
+    return value
+
+
+def write_experiment(workdir: pathlib.Path, space: SearchSpace) -> None:
+    """The experiment config: every key of `space` and every metric."""
+    hparams = [hp.HParam(d.key, _domain(d)) for d in space.dimensions]
+    metrics = [hp.Metric(tag, group=group or None, description=text)
+               for tag, group, text in METRICS]
+    writer = tf.summary.create_file_writer(str(workdir / "logs"))
+    with writer.as_default():
+        hp.hparams_config(hparams=hparams, metrics=metrics)
+    writer.close()
+
+
+def start_session(trial_dir: pathlib.Path, trial_id: str,
+                  space: SearchSpace, values: Mapping) -> None:
+    """Opens the trial's session: it shows (running) from now on."""
+    by_key = {d.key: d for d in space.dimensions}
+    hparams = {key: _value(by_key[key], value)
+               for key, value in space.active(values).items()}
+    writer = tf.summary.create_file_writer(str(trial_dir / "logs"))
+    with writer.as_default():
+        hp.hparams(hparams, trial_id=trial_id)
+    writer.close()
+
+
+def end_session(trial_dir: pathlib.Path, status: str,
+                metrics: Mapping[str, float]) -> None:
+    """Closes the session with its status and the summary metrics.
+
+    A metric with no value (a trial that failed before its first epoch)
+    is written as NaN rather than left out.
+    """
+    writer = tf.summary.create_file_writer(str(trial_dir / "logs"))
+    with writer.as_default():
+        for tag, group, _ in METRICS:
+            if group:
+                continue
+            value = metrics.get(tag)
+            if tag == "failed":
+                value = float(status == "failed")
+            tf.summary.scalar(tag, math.nan if value is None
+                              else float(value), step=0)
+        pb = hp_summary.session_end_pb(STATUS[status], int(time.time()))
+        tf.summary.experimental.write_raw_pb(pb.SerializeToString(), step=0)
+    writer.close()

@@ -1,0 +1,101 @@
+"""Keras Tuner backend: oracles pick values, `TrialRunner` trains.
+
+The tuner's directory, `WORKDIR/keras_tuner/study`, stays a normal Keras
+Tuner project: `keras_tuner` reopens it (`results_summary()` and all). A
+study killed mid-trial resumes with the interrupted trial (Keras Tuner
+retries it under the same id) continuing from its last finished epoch,
+which is the trial workdir's backup.
+"""
+
+import pathlib
+
+try:
+    import keras_tuner as kt
+except ImportError as e:  # pragma: no cover - depends on the install
+    raise ImportError("the keras-tuner backend needs the keras-tuner "
+                      "package: pip install 'rnntune[keras-tuner]'") from e
+
+from tuning.runner import TrialFailed, TrialRunner
+from tuning.space import SearchSpace
+from tuning.study import StudySpec
+
+PROJECT = "study"
+HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket",
+                  "tuner/round", "tuner/trial_id")
+
+
+class StudyFailed(RuntimeError):
+    """The study stopped: too many consecutive trials failed."""
+
+
+def hyperparameters(space: SearchSpace) -> "kt.HyperParameters":
+    """The space as Keras Tuner hyperparameters, conditions included."""
+    hps = kt.HyperParameters()
+    for d in space.dimensions:
+        def declare(d=d):
+            if d.kind == "choice":
+                hps.Choice(d.key, list(d.values))
+            elif d.kind == "int":
+                hps.Int(d.key, int(d.low), int(d.high),
+                        step=None if d.log else int(d.step or 1),
+                        sampling="log" if d.log else "linear")
+            else:
+                hps.Float(d.key, float(d.low), float(d.high),
+                          step=d.step, sampling="log" if d.log else "linear")
+        if d.when:
+            with hps.conditional_scope(d.when[0], list(d.when[1])):
+                declare()
+        else:
+            declare()
+    return hps
+
+
+def make_oracle(spec: StudySpec) -> "kt.Oracle":
+    objective = kt.Objective(spec.objective, spec.mode)
+    common = dict(objective=objective, seed=spec.seed,
+                  hyperparameters=hyperparameters(spec.space),
+                  allow_new_entries=False, tune_new_entries=False,
+                  max_consecutive_failed_trials=spec.max_consecutive_failures)
+    if spec.algorithm == "hyperband":
+        oracle = kt.oracles.HyperbandOracle(
+            max_epochs=spec.max_epochs, factor=3,
+            hyperband_iterations=spec.max_trials, **common)
+        oracle.max_trials = spec.max_trials  # ends at exactly max_trials
+        return oracle
+    oracles = {"random": kt.oracles.RandomSearchOracle,
+               "bayesian": kt.oracles.BayesianOptimizationOracle,
+               "grid": kt.oracles.GridSearchOracle}
+    return oracles[spec.algorithm](max_trials=spec.max_trials, **common)
+
+
+class StudyTuner(kt.Tuner):
+    """A Keras Tuner whose trials are `train_and_evaluate` runs."""
+
+    def __init__(self, oracle, runner: TrialRunner, directory):
+        self.runner = runner
+        super().__init__(oracle=oracle, directory=str(directory),
+                         project_name=PROJECT, overwrite=False)
+
+    def run_trial(self, trial, *args, **kwargs):
+        values = trial.hyperparameters.values
+        epochs = values.get("tuner/epochs")
+        try:
+            metrics = self.runner.run(trial.trial_id, values, epochs=epochs)
+        except TrialFailed as e:
+            raise kt.errors.FailedTrialError(str(e)) from None
+        return {self.runner.spec.objective: metrics["best_objective"]}
+
+    def on_trial_end(self, trial):
+        try:
+            super().on_trial_end(trial)
+        except RuntimeError as e:
+            if "consecutive failures" in str(e):
+                raise StudyFailed(str(e).splitlines()[0]) from None
+            raise
+
+
+def run(workdir: pathlib.Path, runner: TrialRunner) -> None:
+    """Runs (or resumes) the study until it has `max_trials` trials."""
+    tuner = StudyTuner(make_oracle(runner.spec), runner,
+                       workdir / "keras_tuner")
+    tuner.search(verbose=0)

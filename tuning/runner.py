@@ -1,0 +1,132 @@
+"""Runs one trial of a study, for either backend: table, HParams, trial.
+
+Both backends call `TrialRunner.run(trial_id, values)`; only how they pick
+values and schedule trials differs.
+"""
+
+import gc
+import math
+import pathlib
+import socket
+
+import keras
+
+from data_pipeline.sources import TextSplits, load_splits
+from tuning import hparams_log
+from tuning.study import (COMPLETED, FAILED, RUNNING, STOPPED_EARLY,
+                          ResultsTable, StudySpec, failure_reason,
+                          summary_fields)
+from tuning.trial import train_and_evaluate
+
+# DataConfig fields that decide which texts land in which split.
+SPLIT_FIELDS = ("source", "path", "url", "cache_dir", "text_column",
+                "label_column", "validation_split", "test_split",
+                "max_examples", "seed")
+
+
+class TrialFailed(Exception):
+    """A trial that raised or diverged; its reason is in the table."""
+
+
+class TrialRunner:
+    """Runs trials into `workdir/trials/<id>` and records them.
+
+    Args:
+        workdir: the study's workdir.
+        spec: the study.
+        table: the results table (shared with the backend's driver).
+        report: receives progress lines.
+        on_event: called as `on_event(trial_id, event)` after the table
+            changed (the driver's progress line).
+        record: write table rows and HParams sessions here (False where a
+            driver process records them, as with Ray).
+    """
+
+    def __init__(self, workdir: pathlib.Path, spec: StudySpec,
+                 table: ResultsTable | None, *, report=print,
+                 on_event=lambda trial_id, event: None, strategy=None,
+                 record: bool = True):
+        self.workdir = workdir
+        self.spec = spec
+        self.table = table
+        self.report = report
+        self.on_event = on_event
+        self.strategy = strategy
+        self.record = record
+        self._splits: dict[tuple, TextSplits] = {}
+
+    def splits(self, data) -> TextSplits:
+        """Loads each distinct split once per process (shared by trials)."""
+        key = tuple(getattr(data, f) for f in SPLIT_FIELDS)
+        if key not in self._splits:
+            self._splits[key] = load_splits(data)
+        return self._splits[key]
+
+    def trial_dir(self, trial_id: str) -> pathlib.Path:
+        return self.workdir / "trials" / trial_id
+
+    def start(self, trial_id: str, values) -> None:
+        active = self.spec.space.active(values)
+        self.table.update(trial_id, status=RUNNING, reason="",
+                          node=socket.gethostname(), **active)
+        hparams_log.start_session(self.trial_dir(trial_id), trial_id,
+                                  self.spec.space, values)
+        self.on_event(trial_id, "started")
+
+    def finish(self, trial_id: str, status: str, reason: str = "",
+               metrics: dict | None = None) -> None:
+        fields = summary_fields(metrics) if metrics else {}
+        self.table.update(trial_id, status=status, reason=reason, **fields)
+        hparams_log.end_session(self.trial_dir(trial_id), status, fields)
+        self.on_event(trial_id, status + (f" ({reason})" if reason else ""))
+
+    def train(self, trial_id: str, values, *, epochs: int | None = None,
+              callbacks=()) -> dict:
+        """Trains the trial; raises `TrialFailed` if it raises or diverges.
+
+        Returns:
+            The trial's metrics.
+        """
+        config = self.spec.trial_config(values, epochs=epochs)
+        # Free the previous trial's graphs and layers: without this a long
+        # study grows the process's memory trial after trial.
+        keras.backend.clear_session(free_memory=True)
+        gc.collect()
+
+        def prefixed(line):
+            self.report(f"  [trial {trial_id}] {line}")
+
+        try:
+            metrics = train_and_evaluate(
+                config, self.trial_dir(trial_id), strategy=self.strategy,
+                splits=self.splits(config.data), report=prefixed,
+                callbacks=callbacks)
+        except Exception as e:  # any trial error is the trial's failure
+            reason = failure_reason(e)
+            if self.record:
+                self.finish(trial_id, FAILED, reason)
+            raise TrialFailed(reason) from e
+        if metrics["status"] == "diverged":
+            reason = f"diverged: {metrics['verdict_reason']}"
+            if self.record:
+                self.finish(trial_id, FAILED, reason, metrics)
+            raise TrialFailed(reason)
+        return metrics
+
+    def run(self, trial_id: str, values, *, epochs: int | None = None
+            ) -> dict:
+        """Starts, trains and finishes one trial (in-process backends)."""
+        self.start(trial_id, values)
+        metrics = self.train(trial_id, values, epochs=epochs)
+        status = STOPPED_EARLY if metrics["stopped_early"] else COMPLETED
+        self.finish(trial_id, status,
+                    "early stopping" if metrics["stopped_early"] else "",
+                    metrics)
+        return metrics
+
+
+def objective_value(metrics: dict, objective: str) -> float:
+    value = metrics["best_objective"]
+    return value if value is not None else math.nan
+
+

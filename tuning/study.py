@@ -1,0 +1,310 @@
+"""What both tuning backends share: the study spec, the results table,
+the TensorBoard HParams records and the best-model export.
+
+A study's workdir:
+
+    study.json          the spec (base config, space, backend, budget)
+    trials.csv, trials.json   one row per trial, updated as trials run
+    trials/<id>/        one trial workdir each (see `tuning.trial`)
+    trials/<id>/logs/   the trial's HParams session and scalars
+    logs/               the HParams experiment (every key, its domain)
+    best/               best trial's hparams.json, model.keras, labels.txt
+    keras_tuner/ or ray/   the backend's own directory
+"""
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import shutil
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from tuning import space as space_module
+from tuning.config import Config, ConfigError, from_dict
+from tuning.space import SearchSpace
+
+Backend = Literal["keras-tuner", "ray"]
+ALGORITHMS: dict[str, tuple[str, ...]] = {
+    "keras-tuner": ("random", "bayesian", "hyperband", "grid"),
+    "ray": ("random", "grid", "tpe", "asha", "hyperband", "pbt"),
+}
+OBJECTIVES = ("val_accuracy", "val_loss")
+
+# Status words of the results table.
+RUNNING = "running"
+COMPLETED = "completed"
+STOPPED_EARLY = "stopped early"
+FAILED = "failed"
+
+SUMMARY_FIELDS = ("best_objective", "best_epoch", "stopped_epoch",
+                  "epochs_run", "final_accuracy_gap", "best_val_accuracy",
+                  "best_val_loss", "test_accuracy", "wall_seconds")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudySpec:
+    """Everything needed to run, and to resume, a study.
+
+    Attributes:
+        base: the configuration every trial starts from.
+        space: what to search.
+        backend: `keras-tuner` or `ray`.
+        algorithm: one of `ALGORITHMS[backend]`.
+        max_trials: the number of trials the study ends with.
+        objective: `val_accuracy` (maximized) or `val_loss` (minimized).
+        max_epochs: epochs per trial (the schedulers' budget).
+        max_consecutive_failures: stop the study after this many failed
+            trials in a row.
+        retrain_best: retrain the best configuration on train +
+            validation before exporting it.
+        seed: seed of the search algorithm.
+    """
+
+    base: Config
+    space: SearchSpace
+    backend: Backend
+    algorithm: str
+    max_trials: int
+    objective: str = "val_accuracy"
+    max_epochs: int = 10
+    max_consecutive_failures: int = 3
+    retrain_best: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.backend not in ALGORITHMS:
+            raise ConfigError(f"backend {self.backend!r}: expected one of "
+                              f"{', '.join(ALGORITHMS)}")
+        if self.algorithm not in ALGORITHMS[self.backend]:
+            raise ConfigError(
+                f"algorithm {self.algorithm!r} is not one of the "
+                f"{self.backend} backend's: "
+                f"{', '.join(ALGORITHMS[self.backend])}")
+        if self.max_trials < 1:
+            raise ConfigError(f"max_trials={self.max_trials}: expected an "
+                              "integer >= 1")
+        if self.max_epochs < 1:
+            raise ConfigError(f"max_epochs={self.max_epochs}: expected an "
+                              "integer >= 1")
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"objective {self.objective!r}: expected one "
+                              f"of {', '.join(OBJECTIVES)}")
+        if self.max_consecutive_failures < 1:
+            raise ConfigError("max_consecutive_failures: expected an "
+                              "integer >= 1")
+
+    @property
+    def mode(self) -> str:
+        return "min" if self.objective.endswith("loss") else "max"
+
+    def trial_config(self, values: Mapping[str, Any], *,
+                     epochs: int | None = None) -> Config:
+        """The config of a trial with these sampled values."""
+        config = self.space.configure(self.base, values)
+        return dataclasses.replace(config, train=dataclasses.replace(
+            config.train, epochs=epochs or self.max_epochs,
+            objective=self.objective))
+
+    def to_dict(self) -> dict:
+        return {
+            "base": self.base.to_dict(), "space": self.space.to_dict(),
+            "space_name": self.space.name, "backend": self.backend,
+            "algorithm": self.algorithm, "max_trials": self.max_trials,
+            "objective": self.objective, "max_epochs": self.max_epochs,
+            "max_consecutive_failures": self.max_consecutive_failures,
+            "retrain_best": self.retrain_best, "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "StudySpec":
+        data = dict(data)
+        base = from_dict(data.pop("base"))
+        space = space_module.from_dict(data.pop("space"),
+                                       name=data.pop("space_name"))
+        return cls(base=base, space=space, **data)
+
+
+def save_spec(workdir: pathlib.Path, spec: StudySpec) -> None:
+    _write_json(workdir / "study.json", spec.to_dict())
+
+
+def load_spec(workdir: pathlib.Path) -> StudySpec:
+    path = workdir / "study.json"
+    if not path.exists():
+        raise ConfigError(f"{workdir}: no study to resume (no study.json)")
+    try:
+        return StudySpec.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path}: unreadable study spec ({e})") from None
+
+
+def _write_json(path: pathlib.Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _plain(value):
+    """JSON-safe: NaN becomes None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class ResultsTable:
+    """`trials.csv` and `trials.json`: one row per trial, rewritten whole
+    (atomically) on every change, so a reader never sees half a table."""
+
+    def __init__(self, workdir: pathlib.Path, space: SearchSpace):
+        self.workdir = workdir
+        self.keys = space.keys
+        self._lock = threading.Lock()
+        path = workdir / "trials.json"
+        rows = json.loads(path.read_text()) if path.exists() else []
+        self.rows: dict[str, dict] = {r["trial_id"]: r for r in rows}
+
+    @property
+    def columns(self) -> list[str]:
+        return ["trial_id", "status", "reason", *self.keys,
+                *SUMMARY_FIELDS, "node"]
+
+    def update(self, trial_id: str, **fields) -> dict:
+        with self._lock:
+            row = self.rows.setdefault(trial_id, {"trial_id": trial_id})
+            row.update({k: _plain(v) for k, v in fields.items()})
+            rows = sorted(self.rows.values(), key=lambda r: r["trial_id"])
+            _write_json(self.workdir / "trials.json", rows)
+            tmp = self.workdir / "trials.csv.tmp"
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=self.columns,
+                                        extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+            os.replace(tmp, self.workdir / "trials.csv")
+            return dict(row)
+
+    def finished(self) -> list[dict]:
+        return [r for r in self.rows.values()
+                if r["status"] in (COMPLETED, STOPPED_EARLY)]
+
+    def best(self, objective: str) -> dict | None:
+        rows = [r for r in self.finished()
+                if r.get("best_objective") is not None]
+        if not rows:
+            return None
+        sign = 1 if objective.endswith("loss") else -1
+        return min(rows, key=lambda r: sign * r["best_objective"])
+
+
+def summary_fields(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The results-table fields of a trial's `metrics.json`."""
+    return {
+        "best_objective": metrics["best_objective"],
+        "best_epoch": metrics["best_epoch"],
+        "stopped_epoch": metrics["epochs_run"],
+        "epochs_run": metrics["epochs_run"],
+        "final_accuracy_gap": metrics["final_accuracy_gap"],
+        "best_val_accuracy": metrics["best_val_accuracy"],
+        "best_val_loss": metrics["best_val_loss"],
+        "test_accuracy": metrics["test_accuracy"],
+        "wall_seconds": metrics["wall_seconds"],
+    }
+
+
+def failure_reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(error).__name__}: {first}"[:300]
+
+
+def format_top(table: ResultsTable, objective: str, n: int = 5) -> str:
+    """The best `n` finished trials as an aligned text table."""
+    sign = 1 if objective.endswith("loss") else -1
+    rows = sorted((r for r in table.finished()
+                   if r.get("best_objective") is not None),
+                  key=lambda r: sign * r["best_objective"])[:n]
+    headers = ["trial", objective, "epoch", "gap", "status", *table.keys]
+
+    def show(value):
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return "" if value is None else str(value)
+
+    lines = [[r["trial_id"], f"{r['best_objective']:.4f}",
+              show(r.get("best_epoch")), show(r.get("final_accuracy_gap")),
+              r["status"], *(show(r.get(k)) for k in table.keys)]
+             for r in rows]
+    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h)
+              for i, h in enumerate(headers)]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths))
+                     .rstrip() for line in [headers, *lines])
+
+
+class Progress:
+    """Prints `trial k of N`, the best so far and the elapsed time."""
+
+    def __init__(self, spec: StudySpec, table: ResultsTable, report):
+        self.spec = spec
+        self.table = table
+        self.report = report
+        self.started = time.perf_counter()
+
+    def __call__(self, trial_id: str, event: str) -> None:
+        best = self.table.best(self.spec.objective)
+        best_text = (f"best {self.spec.objective} "
+                     f"{best['best_objective']:.4f} (trial "
+                     f"{best['trial_id']})" if best else "no best yet")
+        done = len([r for r in self.table.rows.values()
+                    if r["status"] != RUNNING])
+        elapsed = int(time.perf_counter() - self.started)
+        self.report(
+            f"[trial {trial_id}: {event}] {done}/{self.spec.max_trials} "
+            f"done, {best_text}, elapsed {elapsed // 60}m{elapsed % 60:02d}s")
+
+
+def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
+                *, report) -> dict | None:
+    """Writes `best/`: the best trial's hparams and end-to-end model.
+
+    With `spec.retrain_best`, the best configuration is first retrained on
+    train + validation for its best epoch count, and that model exported.
+    """
+    best = table.best(spec.objective)
+    if best is None:
+        report("no trial finished; nothing to export")
+        return None
+    source = workdir / "trials" / best["trial_id"]
+    out = workdir / "best"
+    staging = workdir / "best.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    config = from_dict(json.loads((source / "config.json").read_text())[
+        "config"])
+    info = {"trial_id": best["trial_id"],
+            "hyperparameters": {k: best.get(k) for k in table.keys
+                                if best.get(k) is not None},
+            spec.objective: best["best_objective"],
+            "best_epoch": best["best_epoch"],
+            "retrained_on_train_and_validation": spec.retrain_best,
+            "config": config.to_dict()}
+    if spec.retrain_best:
+        from tuning.trial import retrain_on_train_and_validation
+
+        metrics = retrain_on_train_and_validation(
+            config, staging / "retrain", epochs=int(best["best_epoch"]),
+            report=report)
+        shutil.copy(staging / "retrain" / "model.keras", staging)
+        shutil.copy(staging / "retrain" / "labels.txt", staging)
+        info["retrain_metrics"] = {k: _plain(v) for k, v in metrics.items()}
+    else:
+        shutil.copy(source / "model.keras", staging)
+        shutil.copy(source / "labels.txt", staging)
+    _write_json(staging / "hparams.json", info)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(staging, out)
+    return info

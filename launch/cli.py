@@ -90,7 +90,7 @@ def cmd_compare(args) -> int:
 
 def cmd_tune(args) -> int:
     from tuning.space import get_space
-    from tuning.study import StudySpec
+    from tuning.study import StudyFailed, StudySpec
 
     if args.resume:
         spec = None
@@ -116,9 +116,7 @@ def cmd_tune(args) -> int:
     try:
         run_study(args.workdir, spec, resume=args.resume,
                   ray_address=args.ray_address, report=_say)
-    except RuntimeError as e:
-        if type(e).__name__ != "StudyFailed":
-            raise
+    except StudyFailed as e:
         print(f"rnntune: study stopped: {e}", file=sys.stderr)
         return 1
     return 0

@@ -17,15 +17,11 @@ except ImportError as e:  # pragma: no cover - depends on the install
 
 from tuning.runner import TrialFailed, TrialRunner
 from tuning.space import SearchSpace
-from tuning.study import StudySpec
+from tuning.study import StudyFailed, StudySpec
 
 PROJECT = "study"
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket",
                   "tuner/round", "tuner/trial_id")
-
-
-class StudyFailed(RuntimeError):
-    """The study stopped: too many consecutive trials failed."""
 
 
 def hyperparameters(space: SearchSpace) -> "kt.HyperParameters":

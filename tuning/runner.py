@@ -8,6 +8,7 @@ import gc
 import math
 import pathlib
 import socket
+import time
 
 import keras
 
@@ -68,7 +69,8 @@ class TrialRunner:
     def start(self, trial_id: str, values) -> None:
         active = self.spec.space.active(values)
         self.table.update(trial_id, status=RUNNING, reason="",
-                          node=socket.gethostname(), **active)
+                          node=socket.gethostname(), started_at=time.time(),
+                          ended_at=None, **active)
         hparams_log.start_session(self.trial_dir(trial_id), trial_id,
                                   self.spec.space, values)
         self.on_event(trial_id, "started")
@@ -76,7 +78,8 @@ class TrialRunner:
     def finish(self, trial_id: str, status: str, reason: str = "",
                metrics: dict | None = None) -> None:
         fields = summary_fields(metrics) if metrics else {}
-        self.table.update(trial_id, status=status, reason=reason, **fields)
+        self.table.update(trial_id, status=status, reason=reason,
+                          ended_at=time.time(), **fields)
         hparams_log.end_session(self.trial_dir(trial_id), status, fields)
         self.on_event(trial_id, status + (f" ({reason})" if reason else ""))
 

@@ -46,6 +46,10 @@ SUMMARY_FIELDS = ("best_objective", "best_epoch", "stopped_epoch",
                   "best_val_loss", "test_accuracy", "wall_seconds")
 
 
+class StudyFailed(RuntimeError):
+    """The study stopped: too many consecutive trials failed."""
+
+
 @dataclasses.dataclass(frozen=True)
 class StudySpec:
     """Everything needed to run, and to resume, a study.
@@ -171,7 +175,7 @@ class ResultsTable:
     @property
     def columns(self) -> list[str]:
         return ["trial_id", "status", "reason", *self.keys,
-                *SUMMARY_FIELDS, "node"]
+                *SUMMARY_FIELDS, "node", "started_at", "ended_at"]
 
     def update(self, trial_id: str, **fields) -> dict:
         with self._lock:
@@ -188,13 +192,31 @@ class ResultsTable:
             os.replace(tmp, self.workdir / "trials.csv")
             return dict(row)
 
+    def consecutive_failures(self) -> int:
+        """Failed trials since the last one that did not fail."""
+        ended = sorted((r for r in self.rows.values() if r.get("ended_at")),
+                       key=lambda r: r["ended_at"])
+        count = 0
+        for row in reversed(ended):
+            if row["status"] != FAILED:
+                break
+            count += 1
+        return count
+
     def finished(self) -> list[dict]:
         return [r for r in self.rows.values()
                 if r["status"] in (COMPLETED, STOPPED_EARLY)]
 
-    def best(self, objective: str) -> dict | None:
+    def best(self, objective: str, *, with_model: bool = False
+             ) -> dict | None:
+        """The finished trial with the best objective; with `with_model`,
+        among those that exported a model (a trial a scheduler stopped
+        did not)."""
         rows = [r for r in self.finished()
-                if r.get("best_objective") is not None]
+                if r.get("best_objective") is not None and not (
+                    with_model and not (self.workdir / "trials"
+                                        / r["trial_id"] / "model.keras"
+                                        ).exists())]
         if not rows:
             return None
         sign = 1 if objective.endswith("loss") else -1
@@ -271,10 +293,12 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
                 *, report) -> dict | None:
     """Writes `best/`: the best trial's hparams and end-to-end model.
 
-    With `spec.retrain_best`, the best configuration is first retrained on
-    train + validation for its best epoch count, and that model exported.
+    Without `spec.retrain_best` the best trial that exported a model is
+    taken (a trial a scheduler stopped has none). With it, the best
+    configuration of all is retrained on train + validation for its best
+    epoch count, and that model exported.
     """
-    best = table.best(spec.objective)
+    best = table.best(spec.objective, with_model=not spec.retrain_best)
     if best is None:
         report("no trial finished; nothing to export")
         return None

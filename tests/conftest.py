@@ -55,3 +55,39 @@ def smoke_run(tmp_path_factory, smoke_config):
     workdir = tmp_path_factory.mktemp("smoke_run")
     metrics = train_and_evaluate(smoke_config, workdir, report=lambda _: None)
     return workdir, metrics
+
+
+@pytest.fixture(scope="session")
+def reviews_csv(tmp_path_factory) -> pathlib.Path:
+    """300 embedded IMDB reviews as a CSV file (for `data.path` choices)."""
+    import csv
+
+    from data_pipeline.config import DataConfig
+    from data_pipeline.sources import load_splits
+
+    splits = load_splits(DataConfig(source="imdb", max_examples=300,
+                                    test_split=0))
+    path = tmp_path_factory.mktemp("csv") / "reviews.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for part in (splits.train, splits.validation):
+            writer.writerows(zip(part.texts, part.labels))
+    return path
+
+
+def study_spec(base: Config, space: dict, *, backend: str, algorithm: str,
+               max_trials: int, max_epochs: int = 2, **kwargs):
+    from tuning.space import from_dict
+    from tuning.study import StudySpec
+
+    return StudySpec(base=base, space=from_dict(space, name="test"),
+                     backend=backend, algorithm=algorithm,
+                     max_trials=max_trials, max_epochs=max_epochs, **kwargs)
+
+
+TINY_SPACE = {
+    "model.cell": {"choice": ["gru", "lstm"]},
+    "model.units": {"choice": [4, 8]},
+    "train.learning_rate": {"float": [1e-3, 1e-2], "log": True},
+}

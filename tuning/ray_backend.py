@@ -331,7 +331,8 @@ def _connect(address: str | None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False,
+        ray.init(address="local", num_cpus=num_cpus,
+                 include_dashboard=False,
                  object_store_memory=200_000_000,
                  _node_ip_address="127.0.0.1", log_to_driver=True)
 

@@ -182,7 +182,7 @@ def _dimension(key: str, spec, earlier: dict[str, Dimension]) -> Dimension:
     if not isinstance(bounds, list) or len(bounds) != 2:
         raise ConfigError(f"space {key}: {kind} takes [low, high]")
     integer = kind == "int"
-    if field_type not in ((int,) if integer else (int, float)):
+    if field_type is not (int if integer else float):
         raise ConfigError(
             f"space {key}: {kind} range does not fit the key's type; use "
             "a choice")

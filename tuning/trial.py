@@ -50,6 +50,8 @@ OPTIMIZERS = {
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy",
                   "accuracy_gap", "loss_gap", "seconds")
 
+LOG_RUNS = ("train", "validation", "gap")
+
 Report = Callable[[str], None]
 
 
@@ -209,7 +211,10 @@ def _start_fresh(workdir: pathlib.Path) -> None:
         return
     for name in ("history.csv", "best.weights.h5"):
         (workdir / name).unlink(missing_ok=True)
-    shutil.rmtree(workdir / "logs", ignore_errors=True)
+    # Only the runs this function writes: logs/ itself may hold a tuner's
+    # HParams session for this trial.
+    for run in LOG_RUNS:
+        shutil.rmtree(workdir / "logs" / run, ignore_errors=True)
 
 
 def export_model(vectorizer: keras.layers.TextVectorization,

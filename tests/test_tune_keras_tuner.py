@@ -1,0 +1,200 @@
+"""Keras Tuner backend: every algorithm, failures, HParams, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+import data_pipeline.text  # noqa: F401  registers the standardizer
+from tuning.config import apply_overrides
+from tuning.study import StudyFailed
+from tuning.tune import run_study
+from tuning.trial import read_history
+
+from conftest import REPO, TINY_SPACE, study_spec
+from test_hparams import check_hparams_on_server
+
+
+@pytest.fixture(scope="module")
+def base(smoke_config):
+    return apply_overrides(smoke_config, {"train.epochs": 2})
+
+
+def _kt_project(workdir, objective="val_accuracy"):
+    return kt.RandomSearch(hypermodel=lambda hp: None,
+                           objective=kt.Objective(objective, "max"),
+                           directory=str(workdir / "keras_tuner"),
+                           project_name="study", overwrite=False)
+
+
+@pytest.mark.parametrize("algorithm", ["random", "bayesian", "hyperband",
+                                       "grid"])
+def test_tiny_search_with_every_algorithm(algorithm, base, tmp_path,
+                                          capsys):
+    # Three epochs give Hyperband a 1-epoch rung (factor 3).
+    spec = study_spec(base, TINY_SPACE, backend="keras-tuner",
+                      algorithm=algorithm, max_trials=3,
+                      max_epochs=3 if algorithm == "hyperband" else 2)
+    best = run_study(tmp_path, spec)
+    out = capsys.readouterr().out
+    assert "3/3 done" in out and "top trials by val_accuracy" in out
+    rows = json.loads((tmp_path / "trials.json").read_text())
+    assert len(rows) == 3
+    assert all(r["status"] == "completed" for r in rows)
+    # The table agrees with Keras Tuner's own records, reopened by it.
+    project = _kt_project(tmp_path)
+    trials = project.oracle.trials
+    assert sorted(trials) == sorted(r["trial_id"] for r in rows)
+    for row in rows:
+        trial = trials[row["trial_id"]]
+        assert trial.status == "COMPLETED"
+        assert trial.score == pytest.approx(row["best_objective"])
+        for key in TINY_SPACE:
+            assert trial.hyperparameters.values[key] == row[key]
+        history = read_history(tmp_path / "trials" / row["trial_id"]
+                               / "history.csv")
+        assert row["epochs_run"] == len(history) <= spec.max_epochs
+        assert row["best_epoch"] >= 1
+    project.results_summary(1)
+    assert "Showing 1 best trials" in capsys.readouterr().out
+    # best/ holds the best trial's hyperparameters and a working model.
+    top = max(rows, key=lambda r: r["best_objective"])
+    assert best["trial_id"] == top["trial_id"]
+    saved = json.loads((tmp_path / "best" / "hparams.json").read_text())
+    assert saved["hyperparameters"] == {k: top[k] for k in TINY_SPACE}
+    model = keras.models.load_model(tmp_path / "best" / "model.keras")
+    assert model.predict(np.array(["a fine film"], dtype=object),
+                         verbose=0).shape == (1, 1)
+    if algorithm == "hyperband":
+        epochs = [r["epochs_run"] for r in rows]
+        assert min(epochs) == 1  # Hyperband's first rung trains 1 epoch
+
+
+def _failure_space(csv_path, tmp_path):
+    return {
+        "train.learning_rate": {"choice": [1e30, 0.01]},
+        "data.path": {"choice": [str(csv_path), str(tmp_path / "gone.csv")]},
+    }
+
+
+def test_failed_trials_are_recorded_and_the_study_goes_on(
+        smoke_config, reviews_csv, tmp_path):
+    base = apply_overrides(smoke_config, {
+        "data.source": "csv", "data.path": str(reviews_csv),
+        "train.optimizer": "sgd"})
+    spec = study_spec(base, _failure_space(reviews_csv, tmp_path),
+                      backend="keras-tuner", algorithm="grid", max_trials=4,
+                      max_consecutive_failures=4)
+    run_study(tmp_path / "study", spec)
+    rows = {(r["train.learning_rate"], r["data.path"]): r for r in
+            json.loads((tmp_path / "study" / "trials.json").read_text())}
+    good, gone = str(reviews_csv), str(tmp_path / "gone.csv")
+    assert rows[(0.01, good)]["status"] == "completed"
+    diverged = rows[(1e30, good)]
+    assert diverged["status"] == "failed"
+    assert diverged["reason"].startswith("diverged: loss is nan")
+    for lr in (1e30, 0.01):
+        assert rows[(lr, gone)]["status"] == "failed"
+        assert rows[(lr, gone)]["reason"] == (
+            f"DataError: {gone}: no such file")
+    project = _kt_project(tmp_path / "study")
+    statuses = sorted(t.status for t in project.oracle.trials.values())
+    assert statuses == ["COMPLETED", "FAILED", "FAILED", "FAILED"]
+    check_hparams_on_server(tmp_path / "study", keys=list(
+        _failure_space(reviews_csv, tmp_path)), expected={
+            "STATUS_SUCCESS": 1, "STATUS_FAILURE": 3})
+
+
+def test_consecutive_failures_stop_the_study(smoke_config, tmp_path):
+    space = {"data.path": {"choice": [str(tmp_path / "a.csv"),
+                                      str(tmp_path / "b.csv"),
+                                      str(tmp_path / "c.csv")]}}
+    base = apply_overrides(smoke_config, {"data.source": "csv",
+                                          "data.path": str(tmp_path / "a.csv")})
+    (tmp_path / "a.csv").write_text("text,label\n" + "".join(
+        f"t{i},{i % 2}\n" for i in range(40)))
+    space["data.path"]["choice"][0] = str(tmp_path / "missing.csv")
+    spec = study_spec(base, space, backend="keras-tuner", algorithm="grid",
+                      max_trials=3, max_consecutive_failures=2)
+    with pytest.raises(StudyFailed, match="consecutive failures exceeded"):
+        run_study(tmp_path / "study", spec)
+    rows = json.loads((tmp_path / "study" / "trials.json").read_text())
+    assert [r["status"] for r in rows] == ["failed", "failed"]
+
+
+def _history_epochs(workdir):
+    return {d.name: [r["epoch"] for r in read_history(d / "history.csv")]
+            for d in sorted((workdir / "trials").iterdir())
+            if (d / "history.csv").exists()}
+
+
+def kill_and_resume(workdir, args, *, victim_trial: int, min_epochs: int):
+    """Runs `rnntune tune ARGS`, kill -9s its process group once trial
+    number `victim_trial` has `min_epochs` epochs, then resumes it."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "launch", "tune", *args, "--workdir",
+         str(workdir)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            epochs = _history_epochs(workdir) if (
+                workdir / "trials").exists() else {}
+            names = sorted(epochs)
+            if (len(names) > victim_trial
+                    and len(epochs[names[victim_trial]]) >= min_epochs):
+                break
+            assert process.poll() is None, "the study ended before the kill"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    before = _history_epochs(workdir)
+    metrics_before = {d.name: (d / "metrics.json").stat().st_mtime_ns
+                      for d in (workdir / "trials").iterdir()
+                      if (d / "metrics.json").exists()}
+    resumed = subprocess.run(
+        [sys.executable, "-m", "launch", "tune", "--resume", "--workdir",
+         str(workdir)], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return before, metrics_before, resumed.stdout
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_loses_and_reruns_nothing(tmp_path):
+    workdir = tmp_path / "study"
+    args = ["--preset", "smoke", "--space", "tiny", "--backend",
+            "keras-tuner", "--algorithm", "random", "--max-trials", "3",
+            "--max-epochs", "12", "--set", "train.early_stopping_patience=0",
+            "--set", "data.max_examples=300"]
+    before, finished_before, out = kill_and_resume(
+        workdir, args, victim_trial=1, min_epochs=3)
+    assert list(finished_before) == [sorted(before)[0]]  # trial 0 finished
+    victim = sorted(before)[1]
+    done = len(before[victim])
+    assert f"[trial {victim}] resuming at epoch" in out
+    line = next(l for l in out.splitlines()
+                if f"[trial {victim}] resuming at epoch" in l)
+    start = int(line.split("resuming at epoch ")[1].split("/")[0])
+    assert done <= start <= done + 1
+    rows = json.loads((workdir / "trials.json").read_text())
+    assert len(rows) == 3 and all(r["status"] == "completed" for r in rows)
+    after = _history_epochs(workdir)
+    assert all(e == list(range(1, 13)) for e in after.values())
+    for name, mtime in finished_before.items():  # not rerun
+        assert (workdir / "trials" / name / "metrics.json"
+                ).stat().st_mtime_ns == mtime
+    project = _kt_project(workdir)
+    assert len(project.oracle.trials) == 3

@@ -33,6 +33,8 @@ from tuning.study import (COMPLETED, FAILED, STOPPED_EARLY, Progress,
 
 EXPERIMENT = "study"
 ORIGIN = "origin.json"
+# Trial files a checkpoint carries besides the BackupAndRestore state.
+CARRIED = ("history.csv", "best.weights.h5")
 EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy",
               "accuracy_gap", "loss_gap")
 
@@ -71,10 +73,16 @@ def grid_points(spec: StudySpec) -> list[dict]:
     return points
 
 
-def _optuna_space(spec: StudySpec):
-    def define(trial):
+class OptunaSpace:
+    """The space define-by-run for Optuna, so conditions hold (a class,
+    not a closure: Ray pickles the searcher with its experiment state)."""
+
+    def __init__(self, spec: StudySpec):
+        self.dimensions = spec.space.dimensions
+
+    def __call__(self, trial):
         values = {}
-        for d in spec.space.dimensions:
+        for d in self.dimensions:
             if d.when and values.get(d.when[0]) not in d.when[1]:
                 continue
             if d.kind == "choice":
@@ -87,8 +95,6 @@ def _optuna_space(spec: StudySpec):
             else:
                 values[d.key] = trial.suggest_float(
                     d.key, d.low, d.high, step=d.step, log=d.log)
-        return None
-    return define
 
 
 def _search(spec: StudySpec):
@@ -109,7 +115,7 @@ def _search(spec: StudySpec):
         from ray.tune.search.optuna import OptunaSearch
 
         searcher = OptunaSearch(
-            space=_optuna_space(spec), metric=spec.objective, mode=spec.mode,
+            space=OptunaSpace(spec), metric=spec.objective, mode=spec.mode,
             sampler=optuna.samplers.TPESampler(seed=spec.seed))
         return searcher, None, {}, spec.max_trials
     if spec.algorithm == "asha":
@@ -130,7 +136,7 @@ def _search(spec: StudySpec):
                 "e.g. train.learning_rate")
         scheduler = PopulationBasedTraining(
             time_attr="epoch", perturbation_interval=1,
-            hyperparam_mutations=mutations, seed=spec.seed)
+            hyperparam_mutations=mutations)
     else:
         scheduler = None
     return random, scheduler, space, spec.max_trials
@@ -170,7 +176,9 @@ class EpochReporter(keras.callbacks.Callback):
         staging = self.trial_dir / "ray_checkpoint"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(self.trial_dir / "backup", staging)
-        shutil.copy(self.trial_dir / "history.csv", staging)
+        for name in CARRIED:
+            if (self.trial_dir / name).exists():
+                shutil.copy(self.trial_dir / name, staging)
         (staging / ORIGIN).write_text(json.dumps({"trial": self.trial_id}))
         tune.report(epoch_result(self.trial_dir, self.spec),
                     checkpoint=tune.Checkpoint.from_directory(str(staging)))
@@ -194,8 +202,11 @@ def _restore(trial_dir: pathlib.Path, trial_id: str) -> None:
         shutil.rmtree(trial_dir / "backup", ignore_errors=True)
         trial_dir.mkdir(parents=True, exist_ok=True)
         shutil.copytree(path, trial_dir / "backup",
-                        ignore=shutil.ignore_patterns("history.csv", ORIGIN))
-        shutil.copy(path / "history.csv", trial_dir)
+                        ignore=shutil.ignore_patterns(*CARRIED, ORIGIN))
+        for name in CARRIED:
+            (trial_dir / name).unlink(missing_ok=True)
+            if (path / name).exists():
+                shutil.copy(path / name, trial_dir)
     for name in ("config.json", "metrics.json"):
         (trial_dir / name).unlink(missing_ok=True)
 
@@ -364,7 +375,9 @@ def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
                 callbacks=[callback],
                 stop=FailureStopper(callback, spec.max_consecutive_failures),
                 failure_config=tune.FailureConfig(max_failures=0),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                # PBT exploits other trials' recent checkpoints.
+                checkpoint_config=tune.CheckpointConfig(
+                    num_to_keep=4 if spec.algorithm == "pbt" else 2),
                 verbose=0))
     tuner.fit()
     failures = ResultsTable(workdir, spec.space).consecutive_failures()

@@ -135,9 +135,11 @@ def _history_epochs(workdir):
             if (d / "history.csv").exists()}
 
 
-def kill_and_resume(workdir, args, *, victim_trial: int, min_epochs: int):
+def kill_and_resume(workdir, args, *, victim_trial: int, min_epochs: int,
+                    between=lambda: None):
     """Runs `rnntune tune ARGS`, kill -9s its process group once trial
-    number `victim_trial` has `min_epochs` epochs, then resumes it."""
+    number `victim_trial` has `min_epochs` epochs, calls `between()`, then
+    resumes the study."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     process = subprocess.Popen(
         [sys.executable, "-m", "launch", "tune", *args, "--workdir",
@@ -160,6 +162,7 @@ def kill_and_resume(workdir, args, *, victim_trial: int, min_epochs: int):
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
+    between()
     before = _history_epochs(workdir)
     metrics_before = {d.name: (d / "metrics.json").stat().st_mtime_ns
                       for d in (workdir / "trials").iterdir()
@@ -179,8 +182,14 @@ def test_kill_9_then_resume_loses_and_reruns_nothing(tmp_path):
             "keras-tuner", "--algorithm", "random", "--max-trials", "3",
             "--max-epochs", "12", "--set", "train.early_stopping_patience=0",
             "--set", "data.max_examples=300"]
+    # While interrupted, TensorBoard shows the finished trial and the
+    # interrupted one, whose status is not known yet.
     before, finished_before, out = kill_and_resume(
-        workdir, args, victim_trial=1, min_epochs=3)
+        workdir, args, victim_trial=1, min_epochs=3,
+        between=lambda: check_hparams_on_server(
+            workdir, keys=["model.cell", "model.units",
+                           "train.learning_rate"],
+            expected={"STATUS_SUCCESS": 1, "STATUS_UNKNOWN": 1}))
     assert list(finished_before) == [sorted(before)[0]]  # trial 0 finished
     victim = sorted(before)[1]
     done = len(before[victim])
@@ -198,3 +207,75 @@ def test_kill_9_then_resume_loses_and_reruns_nothing(tmp_path):
                 ).stat().st_mtime_ns == mtime
     project = _kt_project(workdir)
     assert len(project.oracle.trials) == 3
+    check_hparams_on_server(
+        workdir, keys=["model.cell", "model.units", "train.learning_rate"],
+        expected={"STATUS_SUCCESS": 3})
+
+
+def test_in_trial_early_stopping_records_best_and_stop_epochs(base,
+                                                              tmp_path):
+    # Learning rates this small leave validation accuracy flat: epoch 1
+    # stays best and patience 1 stops every trial after epoch 2.
+    space = {"train.learning_rate": {"choice": [1e-12, 2e-12]}}
+    spec = study_spec(apply_overrides(base, {
+        "train.early_stopping_patience": 1}), space, backend="keras-tuner",
+        algorithm="grid", max_trials=2, max_epochs=6)
+    run_study(tmp_path, spec, report=lambda _: None)
+    rows = json.loads((tmp_path / "trials.json").read_text())
+    for row in rows:
+        assert (row["status"], row["reason"]) == ("stopped early",
+                                                  "early stopping")
+        assert (row["best_epoch"], row["stopped_epoch"]) == (1, 2)
+
+
+def test_tune_command_shows_progress_and_exports_a_predicting_model(
+        tmp_path, capsys):
+    from launch.cli import main
+
+    workdir = tmp_path / "study"
+    code = main(["tune", "--preset", "smoke", "--set",
+                 "data.max_examples=300", "--space", "tiny", "--backend",
+                 "keras-tuner", "--algorithm", "random", "--max-trials", "2",
+                 "--max-epochs", "1", "--retrain-best", "--workdir",
+                 str(workdir)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "[trial 0: started] 0/2 done, no best yet, elapsed" in out
+    assert "2/2 done, best val_accuracy" in out
+    assert "top trials by val_accuracy:" in out
+    info = json.loads((workdir / "best" / "hparams.json").read_text())
+    assert info["retrained_on_train_and_validation"] is True
+    assert not (workdir / "best.tmp").exists()  # staged, then moved
+    assert info["retrain_metrics"]["epochs_run"] == 1
+    code = main(["predict", "--model", str(workdir / "best" / "model.keras"),
+                 "What a wonderful film"])
+    label, prob, _ = capsys.readouterr().out.strip().split("\t")
+    assert code == 0 and label in ("neg", "pos") and float(prob) >= 0.5
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--preset", "smoke", "--space", "nope", "--backend", "ray",
+      "--algorithm", "random", "--max-trials", "2"], "unknown space 'nope'"),
+    (["--preset", "smoke", "--space", "tiny", "--backend", "keras-tuner",
+      "--algorithm", "tpe", "--max-trials", "2"],
+     "algorithm 'tpe' is not one of the keras-tuner backend's"),
+    (["--preset", "smoke", "--space", "tiny", "--backend", "ray",
+      "--algorithm", "random", "--max-trials", "0"], "max_trials=0"),
+    (["--preset", "smoke", "--space", "tiny"],
+     "tune needs --backend, --algorithm, --max-trials"),
+    (["--resume"], "no study to resume"),
+    (["--preset", "smoke", "--space", "tiny", "--backend", "ray",
+      "--algorithm", "random", "--max-trials", "2", "--set",
+      "data.source=directory", "--set", "data.path=/nonexistent"],
+     "/nonexistent: no such directory"),
+])
+def test_bad_tune_input_is_one_line_exit_2(args, expected, tmp_path,
+                                           capsys):
+    from launch.cli import main
+
+    workdir = tmp_path / "study"
+    code = main(["tune", *args, "--workdir", str(workdir)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert expected in err and err.count("\n") == 1
+    assert not workdir.exists()

@@ -76,33 +76,40 @@ def write_experiment(workdir: pathlib.Path, space: SearchSpace) -> None:
 
 def start_session(trial_dir: pathlib.Path, trial_id: str,
                   space: SearchSpace, values: Mapping) -> None:
-    """Opens the trial's session: it shows (running) from now on."""
+    """Opens the trial's session: it shows from now on (status unknown
+    until it ends: TensorBoard keeps the first status a session gets), with
+    its summary metrics as NaN until the trial ends."""
     by_key = {d.key: d for d in space.dimensions}
     hparams = {key: _value(by_key[key], value)
                for key, value in space.active(values).items()}
     writer = tf.summary.create_file_writer(str(trial_dir / "logs"))
     with writer.as_default():
         hp.hparams(hparams, trial_id=trial_id)
+        _write_summary_metrics({}, failed=False, step=0)
     writer.close()
+
+
+def _write_summary_metrics(metrics: Mapping[str, float], *, failed: bool,
+                           step: int) -> None:
+    for tag, group, _ in METRICS:
+        if group:
+            continue
+        value = float(failed) if tag == "failed" else metrics.get(tag)
+        tf.summary.scalar(tag, math.nan if value is None else float(value),
+                          step=step)
 
 
 def end_session(trial_dir: pathlib.Path, status: str,
                 metrics: Mapping[str, float]) -> None:
-    """Closes the session with its status and the summary metrics.
+    """Closes the session with its final status and summary metrics.
 
     A metric with no value (a trial that failed before its first epoch)
-    is written as NaN rather than left out.
+    stays NaN rather than missing.
     """
     writer = tf.summary.create_file_writer(str(trial_dir / "logs"))
     with writer.as_default():
-        for tag, group, _ in METRICS:
-            if group:
-                continue
-            value = metrics.get(tag)
-            if tag == "failed":
-                value = float(status == "failed")
-            tf.summary.scalar(tag, math.nan if value is None
-                              else float(value), step=0)
+        # Step 1: the final values supersede the step-0 placeholders.
+        _write_summary_metrics(metrics, failed=status == "failed", step=1)
         pb = hp_summary.session_end_pb(STATUS[status], int(time.time()))
-        tf.summary.experimental.write_raw_pb(pb.SerializeToString(), step=0)
+        tf.summary.experimental.write_raw_pb(pb.SerializeToString(), step=1)
     writer.close()

@@ -90,4 +90,6 @@ TINY_SPACE = {
     "model.cell": {"choice": ["gru", "lstm"]},
     "model.units": {"choice": [4, 8]},
     "train.learning_rate": {"float": [1e-3, 1e-2], "log": True},
+    "model.bidirectional": {"choice": [False, True],
+                            "when": {"model.cell": ["lstm"]}},
 }

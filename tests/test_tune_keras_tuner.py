@@ -56,8 +56,16 @@ def test_tiny_search_with_every_algorithm(algorithm, base, tmp_path,
         trial = trials[row["trial_id"]]
         assert trial.status == "COMPLETED"
         assert trial.score == pytest.approx(row["best_objective"])
+        hps = trial.hyperparameters
         for key in TINY_SPACE:
-            assert trial.hyperparameters.values[key] == row[key]
+            if hps.is_active(key):
+                assert hps.values[key] == row[key]
+            else:  # the condition on model.cell does not hold
+                assert key == "model.bidirectional" and row.get(key) is None
+        config = json.loads((tmp_path / "trials" / row["trial_id"]
+                             / "config.json").read_text())["config"]
+        assert config["model"]["bidirectional"] is (
+            row.get("model.bidirectional") is True)
         history = read_history(tmp_path / "trials" / row["trial_id"]
                                / "history.csv")
         assert row["epochs_run"] == len(history) <= spec.max_epochs
@@ -68,7 +76,8 @@ def test_tiny_search_with_every_algorithm(algorithm, base, tmp_path,
     top = max(rows, key=lambda r: r["best_objective"])
     assert best["trial_id"] == top["trial_id"]
     saved = json.loads((tmp_path / "best" / "hparams.json").read_text())
-    assert saved["hyperparameters"] == {k: top[k] for k in TINY_SPACE}
+    assert saved["hyperparameters"] == {
+        k: top[k] for k in TINY_SPACE if top.get(k) is not None}
     model = keras.models.load_model(tmp_path / "best" / "model.keras")
     assert model.predict(np.array(["a fine film"], dtype=object),
                          verbose=0).shape == (1, 1)

@@ -69,12 +69,18 @@ def test_tiny_search_with_every_algorithm(algorithm, base, tmp_path):
             assert row["epochs_run"] == 3
         else:
             assert row["reason"].startswith(f"stopped by the {algorithm}")
-        if algorithm != "pbt":  # PBT mutates the learning rate
-            for key in space:
-                if key in result.config:
-                    assert result.config[key] == pytest.approx(row[key]) \
-                        if isinstance(row[key], float) \
-                        else result.config[key] == row[key]
+        config = json.loads((tmp_path / "trials" / row["trial_id"]
+                             / "config.json").read_text())["config"]
+        assert config["model"]["bidirectional"] is (
+            row.get("model.bidirectional") is True)
+        if algorithm == "pbt":  # PBT mutates the learning rate
+            continue
+        for key in space:
+            if row.get(key) is None:  # inactive: its condition fails
+                assert key == "model.bidirectional"
+                assert row["model.cell"] != "lstm"
+            else:
+                assert result.config[key] == pytest.approx(row[key])
     assert (tmp_path / "best" / "model.keras").is_file()
     assert best["trial_id"] in by_id
     if algorithm == "grid":

@@ -29,7 +29,11 @@ def hyperparameters(space: SearchSpace) -> "kt.HyperParameters":
     hps = kt.HyperParameters()
     for d in space.dimensions:
         def declare(d=d):
-            if d.kind == "choice":
+            if d.kind == "choice" and set(d.values) == {False, True} and all(
+                    isinstance(v, bool) for v in d.values):
+                # Choice would store booleans as the integers 0 and 1.
+                hps.Boolean(d.key)
+            elif d.kind == "choice":
                 hps.Choice(d.key, list(d.values))
             elif d.kind == "int":
                 hps.Int(d.key, int(d.low), int(d.high),
@@ -73,7 +77,9 @@ class StudyTuner(kt.Tuner):
                          project_name=PROJECT, overwrite=False)
 
     def run_trial(self, trial, *args, **kwargs):
-        values = trial.hyperparameters.values
+        hps = trial.hyperparameters
+        values = {k: v for k, v in hps.values.items()
+                  if k in HYPERBAND_KEYS or hps.is_active(k)}
         epochs = values.get("tuner/epochs")
         try:
             metrics = self.runner.run(trial.trial_id, values, epochs=epochs)

@@ -4,6 +4,7 @@ Both backends call `TrialRunner.run(trial_id, values)`; only how they pick
 values and schedule trials differs.
 """
 
+import ctypes
 import gc
 import math
 import pathlib
@@ -23,6 +24,15 @@ from tuning.trial import train_and_evaluate
 SPLIT_FIELDS = ("source", "path", "url", "cache_dir", "text_column",
                 "label_column", "validation_split", "test_split",
                 "max_examples", "seed")
+
+
+def _release_freed_memory() -> None:
+    """Returns freed heap pages to the OS (glibc), so the resident size
+    tracks what trials hold rather than their high-water mark."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 class TrialFailed(Exception):
@@ -95,6 +105,7 @@ class TrialRunner:
         # study grows the process's memory trial after trial.
         keras.backend.clear_session(free_memory=True)
         gc.collect()
+        _release_freed_memory()
 
         def prefixed(line):
             self.report(f"  [trial {trial_id}] {line}")

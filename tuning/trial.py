@@ -48,7 +48,7 @@ OPTIMIZERS = {
     "sgd": keras.optimizers.SGD,
 }
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy",
-                  "accuracy_gap", "loss_gap", "seconds")
+                  "accuracy_gap", "loss_gap", "seconds", "ended_at")
 
 LOG_RUNS = ("train", "validation", "gap")
 
@@ -114,6 +114,7 @@ class EpochRecorder(keras.callbacks.Callback):
         row["accuracy_gap"] = row["accuracy"] - row["val_accuracy"]
         row["loss_gap"] = row["val_loss"] - row["loss"]
         row["seconds"] = time.perf_counter() - self._t0
+        row["ended_at"] = time.time()
         self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]]
         self.rows.append(row)
         lines = [",".join(HISTORY_FIELDS)]

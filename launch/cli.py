@@ -136,6 +136,28 @@ def cmd_spaces(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    workdir = pathlib.Path(args.workdir)
+    if not workdir.is_dir():
+        raise UsageError(f"{workdir}: no such directory")
+    _quiet_tensorflow()
+    from tuning.report import build_report, format_text, write_outputs
+
+    report = build_report(workdir)
+    paths = write_outputs(report, workdir)
+    if args.format == "json":
+        import json
+
+        print(json.dumps(report, indent=2))
+    elif args.format == "html":
+        print(paths["html"])
+    else:
+        print(format_text(report))
+        print(f"\nreport: {paths['html']} (and report.json, PNGs beside "
+              "it)")
+    return 0
+
+
 def _read_texts(args) -> list[str]:
     if args.file:
         path = pathlib.Path(args.file)
@@ -275,6 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the study in --workdir")
     p.add_argument("--workdir", required=True)
     p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser(
+        "report", help="which runs overfit, from when, and which settings "
+        "go with it")
+    p.add_argument("--workdir", required=True,
+                   help="what train, compare or tune wrote")
+    p.add_argument("--format", choices=("text", "html", "json"),
+                   default="text", help="what to print (every format is "
+                   "written under WORKDIR/report/)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("spaces", help="list the named search spaces")
     p.add_argument("--verbose", "-v", action="store_true",

@@ -2,6 +2,8 @@
 
 import math
 
+import pytest
+
 from tuning.verdict import judge
 
 
@@ -47,3 +49,21 @@ def test_nan_is_diverged():
     assert word == "diverged"
     assert "epoch 2" in reason
     assert judge([], num_classes=2)[0] == "diverged"
+
+
+def test_overfit_onset_and_gap_slope():
+    from tuning.verdict import analyze, gap_slope, overfit_onset
+
+    rows = curve([0.7, 0.8, 0.9, 0.95], [0.7, 0.75, 0.74, 0.72],
+                 [0.6, 0.4, 0.3, 0.2], [0.55, 0.5, 0.56, 0.6])
+    assert overfit_onset(rows) == 3  # the epoch after the val-loss minimum
+    assert gap_slope(rows) == pytest.approx((0.23 - 0.05) / 2)
+    figures = analyze(rows, num_classes=2)
+    assert figures["best_epoch"] == 2
+    assert figures["accuracy_gap_at_best"] == pytest.approx(0.05)
+    assert figures["final_accuracy_gap"] == pytest.approx(0.23)
+    assert figures["verdict"] == "overfitting"
+    # Still improving: no onset.
+    healthy = curve([0.7, 0.8], [0.7, 0.79], [0.6, 0.45], [0.6, 0.46])
+    assert overfit_onset(healthy) is None
+    assert math.isnan(gap_slope(healthy[:1]))

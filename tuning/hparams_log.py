@@ -31,6 +31,12 @@ METRICS = (
     ("best_epoch", "", "epoch of the best objective"),
     ("epochs_run", "", "epochs the trial ran"),
     ("final_accuracy_gap", "", "train - validation accuracy at the end"),
+    ("accuracy_gap_at_best", "", "train - validation accuracy at the best "
+     "epoch"),
+    ("gap_slope", "", "slope of the accuracy gap over the last 3 epochs"),
+    ("overfit_onset_epoch", "", "epoch from which validation loss rises "
+     "while training loss falls (NaN: none)"),
+    ("overfitting", "", "1 if the verdict is overfitting, else 0"),
     ("failed", "", "1 if the trial failed, else 0"),
 )
 STATUS = {
@@ -94,7 +100,14 @@ def _write_summary_metrics(metrics: Mapping[str, float], *, failed: bool,
     for tag, group, _ in METRICS:
         if group:
             continue
-        value = float(failed) if tag == "failed" else metrics.get(tag)
+        if tag == "failed":
+            value = float(failed)
+        elif tag == "overfitting":
+            verdict = metrics.get("verdict")
+            value = None if verdict is None else float(
+                verdict == "overfitting")
+        else:
+            value = metrics.get(tag)
         tf.summary.scalar(tag, math.nan if value is None else float(value),
                           step=step)
 

@@ -42,8 +42,10 @@ STOPPED_EARLY = "stopped early"
 FAILED = "failed"
 
 SUMMARY_FIELDS = ("best_objective", "best_epoch", "stopped_epoch",
-                  "epochs_run", "final_accuracy_gap", "best_val_accuracy",
-                  "best_val_loss", "test_accuracy", "wall_seconds")
+                  "epochs_run", "final_accuracy_gap", "accuracy_gap_at_best",
+                  "gap_slope", "overfit_onset_epoch", "verdict",
+                  "best_val_accuracy", "best_val_loss", "test_accuracy",
+                  "wall_seconds")
 
 
 class StudyFailed(RuntimeError):
@@ -231,6 +233,10 @@ def summary_fields(metrics: Mapping[str, Any]) -> dict[str, Any]:
         "stopped_epoch": metrics["epochs_run"],
         "epochs_run": metrics["epochs_run"],
         "final_accuracy_gap": metrics["final_accuracy_gap"],
+        "accuracy_gap_at_best": metrics["accuracy_gap_at_best"],
+        "gap_slope": metrics["gap_slope"],
+        "overfit_onset_epoch": metrics["overfit_onset_epoch"],
+        "verdict": metrics["verdict"],
         "best_val_accuracy": metrics["best_val_accuracy"],
         "best_val_loss": metrics["best_val_loss"],
         "test_accuracy": metrics["test_accuracy"],

@@ -39,6 +39,7 @@ from data_pipeline.sources import Split, TextSplits, load_splits
 from data_pipeline.text import make_vectorizer, save_vocabulary
 from models.builder import build_model
 from tuning import verdict
+from tuning.tb_layout import write_layout
 from tuning.config import (Config, ConfigError, WorkdirError, differences,
                            from_dict)
 
@@ -305,6 +306,7 @@ def train_and_evaluate(
     write_json(workdir / "config.json",
                {"config": config.to_dict(), "runtime": runtime})
     save_vocabulary(vectorizer, workdir / "vocabulary.txt")
+    write_layout(workdir)
     _write_atomic(workdir / "labels.txt",
                   "".join(f"{name}\n" for name in splits.class_names))
 
@@ -342,7 +344,9 @@ def train_and_evaluate(
               verbose=0)
 
     rows = recorder.rows
-    word, reason = verdict.judge(rows, num_classes=num_classes)
+    figures = verdict.analyze(rows, num_classes=num_classes,
+                              objective=config.train.objective)
+    word, reason = figures["verdict"], figures["verdict_reason"]
     diverged = word == "diverged"
     top = best_row(rows, config.train.objective) or {}
     last = rows[-1] if rows else {}
@@ -367,6 +371,8 @@ def train_and_evaluate(
         "parameters": model.count_params(),
         "seconds_per_epoch": (statistics.median(r["seconds"] for r in rows)
                               if rows else math.nan),
+        "overfit_onset_epoch": figures["overfit_onset_epoch"],
+        "gap_slope": figures["gap_slope"],
         "verdict": word,
         "verdict_reason": reason,
     }

@@ -57,3 +57,65 @@ def judge(rows: Sequence[Mapping[str, float]], *,
     return "healthy", (
         f"train - validation accuracy {gap:.3f} <= {OVERFIT_GAP}, "
         "validation loss within 10 % of its minimum")
+
+
+SLOPE_EPOCHS = 3
+
+
+def overfit_onset(rows: Sequence[Mapping[str, float]]) -> int | None:
+    """The epoch from which validation loss rises while training loss
+    keeps falling: the epoch after the validation-loss minimum, if that
+    minimum is not the last epoch and training loss at the end is below
+    its value there. None if there is no such epoch."""
+    finite = [r for r in rows if math.isfinite(r["val_loss"])]
+    if len(finite) < 2:
+        return None
+    best = min(finite, key=lambda r: r["val_loss"])
+    last = finite[-1]
+    if best is last or not last["loss"] < best["loss"]:
+        return None
+    return best["epoch"] + 1
+
+
+def gap_slope(rows: Sequence[Mapping[str, float]],
+              epochs: int = SLOPE_EPOCHS) -> float:
+    """Least-squares slope of the accuracy gap over the last `epochs`
+    epochs, per epoch (NaN with fewer than two)."""
+    tail = [(r["epoch"], r["accuracy"] - r["val_accuracy"])
+            for r in rows[-epochs:]]
+    if len(tail) < 2:
+        return math.nan
+    mx = sum(x for x, _ in tail) / len(tail)
+    my = sum(y for _, y in tail) / len(tail)
+    den = sum((x - mx) ** 2 for x, _ in tail)
+    return sum((x - mx) * (y - my) for x, y in tail) / den
+
+
+def analyze(rows: Sequence[Mapping[str, float]], *, num_classes: int,
+            objective: str = "val_accuracy") -> dict:
+    """The overfitting figures of one run's curves.
+
+    Returns:
+        best_epoch and best_val_accuracy (by `objective`), the accuracy gap
+        at the best epoch and at the end, overfit_onset_epoch, gap_slope
+        (last `SLOPE_EPOCHS` epochs), epochs, verdict and verdict_reason.
+    """
+    word, reason = judge(rows, num_classes=num_classes)
+    figures = {"epochs": len(rows), "verdict": word, "verdict_reason": reason,
+               "best_epoch": None, "best_val_accuracy": math.nan,
+               "accuracy_gap_at_best": math.nan,
+               "final_accuracy_gap": math.nan,
+               "overfit_onset_epoch": overfit_onset(rows),
+               "gap_slope": gap_slope(rows)}
+    candidates = [r for r in rows if math.isfinite(r[objective])]
+    if candidates:
+        sign = 1 if objective.endswith("loss") else -1
+        best = min(candidates, key=lambda r: (sign * r[objective],
+                                              r["epoch"]))
+        figures.update(
+            best_epoch=best["epoch"], best_val_accuracy=best["val_accuracy"],
+            accuracy_gap_at_best=best["accuracy"] - best["val_accuracy"])
+    if rows:
+        figures["final_accuracy_gap"] = (rows[-1]["accuracy"]
+                                         - rows[-1]["val_accuracy"])
+    return figures

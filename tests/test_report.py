@@ -1,0 +1,233 @@
+"""`rnntune report`, the TensorBoard views, and both checked in a browser."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from launch.cli import main
+from tuning.config import apply_overrides
+from tuning.report import build_report
+from tuning.trial import read_history
+from tuning.tune import run_study
+
+from conftest import REPO, TINY_SPACE, study_spec
+from test_hparams import _free_port, _post
+
+ARTIFACTS = REPO / "artifacts"  # screenshots kept for CI (git-ignored)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+needs_browser = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),
+    reason="headless Chromium and chromedriver are not installed")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, smoke_config):
+    workdir = tmp_path_factory.mktemp("report") / "study"
+    base = apply_overrides(smoke_config, {"train.early_stopping_patience": 0})
+    spec = study_spec(base, TINY_SPACE, backend="keras-tuner",
+                      algorithm="random", max_trials=3, max_epochs=4)
+    run_study(workdir, spec, report=lambda _: None)
+    return workdir
+
+
+def test_report_of_a_study(study, capsys):
+    assert main(["report", "--workdir", str(study)]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((study / "report" / "report.json").read_text())
+    table = json.loads((study / "trials.json").read_text())
+    assert sorted(e["run"] for e in report["runs"]) == sorted(
+        f"trials/{r['trial_id']}" for r in table)
+    for entry in report["runs"]:
+        rows = read_history(study / entry["run"] / "history.csv")
+        best = max(rows, key=lambda r: r["val_accuracy"])
+        assert entry["best_epoch"] == best["epoch"]
+        assert entry["best_val_accuracy"] == pytest.approx(
+            best["val_accuracy"], rel=1e-6)  # read from TensorBoard files
+        assert entry["final_accuracy_gap"] == pytest.approx(
+            rows[-1]["accuracy_gap"], abs=1e-6)
+        assert entry["verdict"] in ("overfitting", "underfitting", "healthy")
+        assert entry["run"] in out
+        assert (study / "report" / ("curves_" + entry["run"].replace(
+            "/", "_") + ".png")).is_file()
+    assert set(report["groups"]) == set(TINY_SPACE)
+    for groups in report["groups"].values():
+        assert sum(g["runs"] for g in groups) == 3
+    assert "by model.cell:" in out and "first rule that applies" in out
+    assert (study / "report" / "gap_vs_hyperparameters.png").is_file()
+    assert main(["report", "--workdir", str(study), "--format",
+                 "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["kind"] == "study"
+
+
+def test_report_of_train_and_compare_workdirs(smoke_run, tmp_path, capsys):
+    workdir, metrics = smoke_run
+    report = build_report(workdir)
+    (entry,) = report["runs"]
+    assert report["kind"] == "train" and entry["run"] == "."
+    assert entry["verdict"] == metrics["verdict"]
+    assert entry["best_epoch"] == metrics["best_epoch"]
+    code = main(["report", "--workdir", str(tmp_path)])
+    assert code == 2 and "no runs found" in capsys.readouterr().err
+
+
+def _tensorboard(logdir):
+    port = _free_port()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
+         "--host", "127.0.0.1", "--port", str(port), "--reload_interval",
+         "1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    return process, port
+
+
+def _get(port, path):
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}",
+                                timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _wait_for_sessions(port, n):
+    from test_hparams import SESSION_GROUPS
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            groups = _post(port, "/data/plugin/hparams/session_groups",
+                           SESSION_GROUPS)["sessionGroups"]
+            if len(groups) == n:
+                return groups
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError("TensorBoard did not show every session")
+
+
+def test_tensorboard_shows_curves_gap_layout_and_overfitting_metrics(
+        study):
+    trials = [r["trial_id"] for r in
+              json.loads((study / "trials.json").read_text())]
+    process, port = _tensorboard(study)
+    try:
+        groups = _wait_for_sessions(port, len(trials))
+        runs = _get(port, "/data/runs")
+        tags = _get(port, "/data/plugin/scalars/tags")
+        for trial in trials:
+            for run in ("train", "validation", "gap"):
+                assert f"trials/{trial}/logs/{run}" in runs
+            assert "epoch_accuracy_gap" in tags[f"trials/{trial}/logs/gap"]
+            assert "epoch_loss" in tags[f"trials/{trial}/logs/validation"]
+        layout = _get(port, "/data/plugin/custom_scalars/layout")
+        charts = {c["title"]: c["multiline"]["tag"]
+                  for cat in layout["category"] for c in cat["chart"]}
+        assert charts["loss (train and validation runs)"] == ["^epoch_loss$"]
+        assert charts["accuracy gap (train - validation)"] == [
+            "^epoch_accuracy_gap$"]
+        experiment = _post(port, "/data/plugin/hparams/experiment",
+                           {"experimentName": ""})
+        metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}
+        assert {"gap_slope", "overfit_onset_epoch", "overfitting",
+                "accuracy_gap_at_best", "final_accuracy_gap"} <= metrics
+        for group in groups:
+            (session,) = group["sessions"]
+            assert session["status"] == "STATUS_SUCCESS"
+            values = {m["name"]["tag"]: m["value"]
+                      for m in session["metricValues"]}
+            assert values["overfitting"] in (0.0, 1.0)
+            assert isinstance(values["gap_slope"], float)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _chromium_args(user_dir):
+    return [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+            "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={user_dir}",
+            "--window-size=1400,900"]
+
+
+@needs_browser
+def test_report_page_renders_every_run_in_chromium(study):
+    from tuning.report import build_report, write_outputs
+
+    paths = write_outputs(build_report(study), study)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    with tempfile.TemporaryDirectory() as user_dir:
+        dom = subprocess.run(
+            [*_chromium_args(user_dir), "--virtual-time-budget=5000",
+             "--dump-dom", paths["html"].as_uri()], capture_output=True,
+            text=True, timeout=120).stdout
+        subprocess.run([*_chromium_args(user_dir),
+                        "--virtual-time-budget=5000",
+                        f"--screenshot={shot}", paths["html"].as_uri()],
+                       capture_output=True, timeout=120)
+    trials = [r["trial_id"] for r in
+              json.loads((study / "trials.json").read_text())]
+    for trial in trials:
+        assert f'data-run="trials/{trial}"' in dom
+    assert dom.count('<img alt="trials/') == len(trials)
+    assert shot.read_bytes()[:4] == b"\x89PNG"
+
+
+SHADOW_TEXT = """
+function collect(node, out) {
+  if (node.shadowRoot) collect(node.shadowRoot, out);
+  for (const child of node.childNodes) {
+    if (child.nodeType === Node.TEXT_NODE) out.push(child.textContent);
+    else collect(child, out);
+  }
+  return out;
+}
+return collect(document.body, []).join(' ');
+"""
+
+
+@needs_browser
+def test_hparams_dashboard_lists_every_trial_in_chromium(study):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    trials = json.loads((study / "trials.json").read_text())
+    process, port = _tensorboard(study)
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        _wait_for_sessions(port, len(trials))
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        with tempfile.TemporaryDirectory() as user_dir:
+            for arg in _chromium_args(user_dir)[1:]:
+                options.add_argument(arg)
+            driver = webdriver.Chrome(service=Service(CHROMEDRIVER),
+                                      options=options)
+            try:
+                driver.get(f"http://127.0.0.1:{port}/?forceSVG=true#hparams")
+                deadline = time.monotonic() + 60
+                text = ""
+                while time.monotonic() < deadline:
+                    text = driver.execute_script(SHADOW_TEXT)
+                    if all(str(r["train.learning_rate"])[:6] in text
+                           for r in trials):
+                        break
+                    time.sleep(1)
+                driver.save_screenshot(str(ARTIFACTS / "hparams.png"))
+            finally:
+                driver.quit()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    for row in trials:  # each trial's sampled learning rate is on the page
+        assert str(row["train.learning_rate"])[:6] in text, text[:2000]
+    assert "overfitting" in text and "gap_slope" in text

@@ -16,6 +16,7 @@ missing file, an unreadable data set) print one line and exit with status 2.
 import argparse
 import os
 import pathlib
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -26,6 +27,8 @@ from tuning.config import (Config, ConfigError, WorkdirError,
                            apply_overrides, keys)
 
 USER_ERRORS = (ConfigError, DataError, WorkdirError)
+DEVICES_HELP = ("auto (mirror across all GPUs if two or more), gpu:all, "
+                "gpu:0,1, cpu, or cpu:N (N logical CPU devices, mirrored)")
 EXIT_USAGE = 2
 
 
@@ -47,12 +50,21 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+def _strategy(args):
+    from tuning.devices import make_strategy, parse_devices
+
+    devices = parse_devices(args.devices)  # a bad flag fails before TF
+    _quiet_tensorflow()
+    return make_strategy(devices)
+
+
 def cmd_train(args) -> int:
     config = _config(args)
-    _quiet_tensorflow()
+    strategy = _strategy(args)
     from tuning.trial import describe, train_and_evaluate
 
-    metrics = train_and_evaluate(config, args.workdir, report=_say)
+    metrics = train_and_evaluate(config, args.workdir, strategy=strategy,
+                                 report=_say)
     _say(f"{args.workdir}: {describe(metrics)}")
     if metrics["status"] == "completed":
         _say(f"model: {pathlib.Path(args.workdir) / 'model.keras'}")
@@ -74,10 +86,11 @@ def _parse_cells(text: str) -> list[str]:
 def cmd_compare(args) -> int:
     config = _config(args)
     cells = _parse_cells(args.cells)
-    _quiet_tensorflow()
+    strategy = _strategy(args)
     from tuning.compare import compare_cells, format_table
 
-    rows = compare_cells(config, cells, args.workdir, report=_say)
+    rows = compare_cells(config, cells, args.workdir, strategy=strategy,
+                         report=_say)
     workdir = pathlib.Path(args.workdir)
     _say("")
     _say(format_table(rows))
@@ -110,15 +123,65 @@ def cmd_tune(args) -> int:
             max_epochs=args.max_epochs or base.train.epochs,
             max_consecutive_failures=args.max_consecutive_failures,
             retrain_best=args.retrain_best, seed=args.seed)
+    runtime = _runtime(args)
     _quiet_tensorflow()
     from tuning.tune import run_study
 
     try:
         run_study(args.workdir, spec, resume=args.resume,
-                  ray_address=args.ray_address, report=_say)
+                  ray_address=args.ray_address, runtime=runtime,
+                  report=_say)
     except StudyFailed as e:
         print(f"rnntune: study stopped: {e}", file=sys.stderr)
         return 1
+    return 0
+
+
+RUNTIME_FLAGS = ("devices", "gpus_per_trial", "cpus_per_trial",
+                 "concurrent_trials", "oracle_host")
+
+
+def _runtime(args):
+    """The flags given, over what the study last ran with (on resume)."""
+    import dataclasses
+
+    from tuning.devices import parse_devices
+    from tuning.study import Runtime, load_runtime
+
+    given = {f: getattr(args, f) for f in RUNTIME_FLAGS
+             if getattr(args, f) is not None}
+    if args.resume and not given:
+        return None
+    if "devices" in given:
+        parse_devices(given["devices"])
+    base = (load_runtime(pathlib.Path(args.workdir)) if args.resume
+            else Runtime())
+    return dataclasses.replace(base, **given)
+
+
+def cmd_worker(args) -> int:
+    host, sep, port = args.oracle.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UsageError(f"--oracle {args.oracle!r}: expected HOST:PORT")
+    from tuning.study import Progress, ResultsTable, load_spec
+
+    workdir = pathlib.Path(args.workdir)
+    spec = load_spec(workdir)
+    if spec.backend != "keras-tuner":
+        raise UsageError(f"{workdir} is a {spec.backend} study; workers "
+                         "join keras-tuner studies")
+    strategy = _strategy(args)
+    from tuning import kt_backend, kt_distributed
+    from tuning.runner import TrialRunner
+
+    tuner_id = args.tuner_id or (
+        f"worker-{socket.gethostname()}-{os.getpid()}")
+    kt_distributed.set_env(tuner_id, host, int(port))
+    table = ResultsTable(workdir, spec.space)
+    runner = TrialRunner(workdir, spec, table, report=_say,
+                         on_event=Progress(spec, table, _say),
+                         strategy=strategy)
+    kt_backend.run(workdir, runner)
     return 0
 
 
@@ -245,6 +308,8 @@ def _add_config_options(parser, *, default_preset: str | None) -> None:
         help="the preset's seconds-long twin: tiny data, model and epochs")
     parser.add_argument("--workdir", required=True,
                         help="directory of the run (resumes if it exists)")
+    parser.add_argument("--devices", default="auto",
+                        help=DEVICES_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -293,6 +358,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the search algorithm")
     p.add_argument("--ray-address", default=None,
                    help="join this Ray cluster (HOST:PORT)")
+    p.add_argument("--devices", default=None,
+                   help=DEVICES_HELP + " (each trial's)")
+    p.add_argument("--gpus-per-trial", type=float, default=None,
+                   help="GPUs per trial: Keras Tuner starts one worker per "
+                   "group of this many; Ray reserves them (fractions share)")
+    p.add_argument("--cpus-per-trial", type=float, default=None,
+                   help="CPUs each Ray trial reserves (default 1)")
+    p.add_argument("--concurrent-trials", type=int, default=None,
+                   help="trials at once (Keras Tuner: CPU workers when no "
+                   "GPU)")
+    p.add_argument("--oracle-host", default=None,
+                   help="where the Keras Tuner chief listens (default "
+                   "127.0.0.1; a worker on another machine needs an "
+                   "address it can reach)")
     p.add_argument("--resume", action="store_true",
                    help="continue the study in --workdir")
     p.add_argument("--workdir", required=True)
@@ -307,6 +386,17 @@ def build_parser() -> argparse.ArgumentParser:
                    default="text", help="what to print (every format is "
                    "written under WORKDIR/report/)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "worker", help="join a running Keras Tuner chief and run trials")
+    p.add_argument("--oracle", required=True, metavar="HOST:PORT",
+                   help="the chief's address (printed by rnntune tune)")
+    p.add_argument("--workdir", required=True,
+                   help="the study's workdir (shared storage)")
+    p.add_argument("--devices", default="auto", help=DEVICES_HELP)
+    p.add_argument("--tuner-id", default=None,
+                   help="this worker's id (default: host and pid)")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("spaces", help="list the named search spaces")
     p.add_argument("--verbose", "-v", action="store_true",

@@ -8,7 +8,7 @@ from ray import tune
 
 from tuning import ray_backend
 from tuning.config import apply_overrides
-from tuning.study import load_spec
+from tuning.study import load_runtime, load_spec
 from tuning.trial import read_history
 from tuning.tune import run_study
 
@@ -37,7 +37,8 @@ def _results(workdir):
     spec = load_spec(workdir)
     tuner = tune.Tuner.restore(
         str(workdir / "ray" / "study"),
-        trainable=ray_backend.make_trainable(workdir, spec))
+        trainable=ray_backend.make_trainable(workdir, spec,
+                                             load_runtime(workdir)))
     return tuner.get_results()
 
 

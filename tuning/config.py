@@ -49,6 +49,8 @@ class TrainConfig:
             better objective; 0 trains all epochs.
         restore_best_weights: end with the best epoch's weights rather than
             the last's.
+        scale_learning_rate: multiply the learning rate by the number of
+            replicas (the global batch grows with them).
         seed: seed of weight initialization.
     """
 
@@ -59,6 +61,7 @@ class TrainConfig:
     objective: Objective = "val_accuracy"
     early_stopping_patience: int = 0
     restore_best_weights: bool = True
+    scale_learning_rate: bool = False
     seed: int = 123
 
     def __post_init__(self):

@@ -29,7 +29,7 @@ import keras
 
 from tuning.runner import TrialFailed, TrialRunner
 from tuning.study import (COMPLETED, FAILED, STOPPED_EARLY, Progress,
-                          ResultsTable, StudyFailed, StudySpec)
+                          ResultsTable, Runtime, StudyFailed, StudySpec)
 
 EXPERIMENT = "study"
 ORIGIN = "origin.json"
@@ -151,7 +151,7 @@ def epoch_result(trial_dir: pathlib.Path, spec: StudySpec) -> dict:
     best = best_row(rows, spec.objective)
     return {"epoch": last["epoch"], **{k: last[k] for k in EPOCH_KEYS},
             "best_objective": best[spec.objective],
-            "best_epoch": best["epoch"]}
+            "best_epoch": best["epoch"], "node": node()}
 
 
 class EpochReporter(keras.callbacks.Callback):
@@ -211,11 +211,20 @@ def _restore(trial_dir: pathlib.Path, trial_id: str) -> None:
         (trial_dir / name).unlink(missing_ok=True)
 
 
-def trainable(values: dict, *, workdir: str, spec: dict) -> None:
-    """One Ray trial: the one trial function, every epoch reported."""
+def trainable(values: dict, *, workdir: str, spec: dict,
+              devices: str) -> None:
+    """One Ray trial: the one trial function, every epoch reported.
+
+    It mirrors across the devices Ray gave it (the GPUs in its
+    `CUDA_VISIBLE_DEVICES`, with `devices="auto"`).
+    """
+    from tuning.devices import make_strategy, parse_devices
+
+    strategy = make_strategy(parse_devices(devices))  # before any TF op
     spec = StudySpec.from_dict(spec)
     trial_id = tune.get_context().get_trial_id()
     runner = TrialRunner(pathlib.Path(workdir), spec, None, record=False,
+                         strategy=strategy,
                          report=lambda line: print(line, flush=True))
     trial_dir = runner.trial_dir(trial_id)
     _restore(trial_dir, trial_id)
@@ -227,6 +236,11 @@ def trainable(values: dict, *, workdir: str, spec: dict) -> None:
         raise RuntimeError(str(e)) from None
     tune.report({**epoch_result(trial_dir, spec), "final": True,
                  "stopped_early": metrics["stopped_early"]})
+
+
+def node() -> str:
+    """The Ray node this process runs on (its id's first 12 digits)."""
+    return ray.get_runtime_context().get_node_id()[:12]
 
 
 class StudyCallback(tune.Callback):
@@ -264,7 +278,7 @@ class StudyCallback(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self.runner.table.update(
-            trial.trial_id, epochs_run=result["epoch"],
+            trial.trial_id, node=result["node"], epochs_run=result["epoch"],
             stopped_epoch=result["epoch"],
             best_objective=result["best_objective"],
             best_epoch=result["best_epoch"],
@@ -325,15 +339,18 @@ class FailureStopper(tune.Stopper):
         return self.callback.consecutive_failures >= self.limit
 
 
-def make_trainable(workdir: pathlib.Path, spec: StudySpec):
-    """The study's trainable, as `tune.Tuner.restore` needs it back:
+def make_trainable(workdir: pathlib.Path, spec: StudySpec,
+                   runtime: Runtime):
+    """The study's trainable with its resources, as `tune.Tuner.restore`
+    needs it back:
 
-        tune.Tuner.restore(str(workdir / "ray" / "study"),
-                           trainable=make_trainable(workdir, spec))
+        tune.Tuner.restore(str(workdir / "ray" / "study"), trainable=
+                           make_trainable(workdir, spec, runtime))
     """
     fn = tune.with_parameters(trainable, workdir=str(workdir),
-                              spec=spec.to_dict())
-    return tune.with_resources(fn, {"cpu": 1})
+                              spec=spec.to_dict(), devices=runtime.devices)
+    return tune.with_resources(fn, {"cpu": runtime.cpus_per_trial,
+                                    "gpu": runtime.gpus_per_trial})
 
 
 def _connect(address: str | None, num_cpus: int | None = None) -> None:
@@ -350,14 +367,14 @@ def _connect(address: str | None, num_cpus: int | None = None) -> None:
 
 def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
         progress: Progress, *, resume: bool, address: str | None,
-        report=print) -> None:
+        runtime: Runtime, report=print) -> None:
     """Runs (or resumes) the Ray Tune experiment of the study."""
     _connect(address)
     callback = StudyCallback(str(workdir), spec.to_dict())
     callback._runner = TrialRunner(workdir, spec, table, on_event=progress,
                                    report=report)
     experiment = workdir / "ray" / EXPERIMENT
-    fn = make_trainable(workdir, spec)
+    fn = make_trainable(workdir, spec, runtime)
     if resume and tune.Tuner.can_restore(str(experiment)):
         # The callbacks come back from Ray's experiment state.
         tuner = tune.Tuner.restore(str(experiment), trainable=fn,
@@ -369,7 +386,8 @@ def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
             fn, param_space=space,
             tune_config=tune.TuneConfig(
                 metric=spec.objective, mode=spec.mode, num_samples=samples,
-                search_alg=searcher, scheduler=scheduler),
+                search_alg=searcher, scheduler=scheduler,
+                max_concurrent_trials=runtime.concurrent_trials),
             run_config=tune.RunConfig(
                 name=EXPERIMENT, storage_path=str(workdir / "ray"),
                 callbacks=[callback],

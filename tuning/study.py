@@ -13,6 +13,7 @@ A study's workdir:
 """
 
 import csv
+import fcntl
 import dataclasses
 import json
 import math
@@ -135,6 +136,47 @@ class StudySpec:
         return cls(base=base, space=space, **data)
 
 
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """Where a study's trials run: not part of what is searched.
+
+    Attributes:
+        devices: each trial's `--devices` (see `tuning.devices`).
+        gpus_per_trial: GPUs each trial gets (Ray: may be fractional).
+        cpus_per_trial: CPUs each Ray trial reserves.
+        concurrent_trials: trials at once (None: as many as fit).
+        oracle_host: where the Keras Tuner chief listens.
+    """
+
+    devices: str = "auto"
+    gpus_per_trial: float = 0
+    cpus_per_trial: float = 1
+    concurrent_trials: int | None = None
+    oracle_host: str = "127.0.0.1"
+
+    def __post_init__(self):
+        if self.gpus_per_trial < 0:
+            raise ConfigError(f"--gpus-per-trial {self.gpus_per_trial:g}: "
+                              "expected a number >= 0")
+        if self.cpus_per_trial <= 0:
+            raise ConfigError(f"--cpus-per-trial {self.cpus_per_trial:g}: "
+                              "expected a number > 0")
+        if self.concurrent_trials is not None and self.concurrent_trials < 1:
+            raise ConfigError(f"--concurrent-trials "
+                              f"{self.concurrent_trials}: expected >= 1")
+
+
+def save_runtime(workdir: pathlib.Path, runtime: Runtime) -> None:
+    _write_json(workdir / "runtime.json", dataclasses.asdict(runtime))
+
+
+def load_runtime(workdir: pathlib.Path) -> Runtime:
+    path = workdir / "runtime.json"
+    if not path.exists():
+        return Runtime()
+    return Runtime(**json.loads(path.read_text()))
+
+
 def save_spec(workdir: pathlib.Path, spec: StudySpec) -> None:
     _write_json(workdir / "study.json", spec.to_dict())
 
@@ -164,15 +206,25 @@ def _plain(value):
 
 class ResultsTable:
     """`trials.csv` and `trials.json`: one row per trial, rewritten whole
-    (atomically) on every change, so a reader never sees half a table."""
+    (atomically) on every change, so a reader never sees half a table.
+
+    Several processes may share one table (Keras Tuner workers): each
+    update re-reads it under an exclusive file lock.
+    """
 
     def __init__(self, workdir: pathlib.Path, space: SearchSpace):
         self.workdir = workdir
         self.keys = space.keys
         self._lock = threading.Lock()
-        path = workdir / "trials.json"
+        self.rows: dict[str, dict] = self._read()
+
+    def _read(self) -> dict[str, dict]:
+        path = self.workdir / "trials.json"
         rows = json.loads(path.read_text()) if path.exists() else []
-        self.rows: dict[str, dict] = {r["trial_id"]: r for r in rows}
+        return {r["trial_id"]: r for r in rows}
+
+    def refresh(self) -> None:
+        self.rows = self._read()
 
     @property
     def columns(self) -> list[str]:
@@ -180,7 +232,9 @@ class ResultsTable:
                 *SUMMARY_FIELDS, "node", "started_at", "ended_at"]
 
     def update(self, trial_id: str, **fields) -> dict:
-        with self._lock:
+        with self._lock, open(self.workdir / "trials.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.rows = self._read()
             row = self.rows.setdefault(trial_id, {"trial_id": trial_id})
             row.update({k: _plain(v) for k, v in fields.items()})
             rows = sorted(self.rows.values(), key=lambda r: r["trial_id"])

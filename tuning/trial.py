@@ -39,6 +39,7 @@ from data_pipeline.sources import Split, TextSplits, load_splits
 from data_pipeline.text import make_vectorizer, save_vocabulary
 from models.builder import build_model
 from tuning import verdict
+from tuning.devices import describe as describe_devices
 from tuning.tb_layout import write_layout
 from tuning.config import (Config, ConfigError, WorkdirError, differences,
                            from_dict)
@@ -272,6 +273,8 @@ def train_and_evaluate(
     replicas = strategy.num_replicas_in_sync
     per_replica_batch_size = config.train.batch_size
     global_batch_size = per_replica_batch_size * replicas
+    learning_rate = config.train.learning_rate * (
+        replicas if config.train.scale_learning_rate else 1)
     num_classes = len(splits.class_names)
     started = time.perf_counter()
 
@@ -296,6 +299,8 @@ def train_and_evaluate(
         "per_replica_batch_size": per_replica_batch_size,
         "global_batch_size": global_batch_size,
         "strategy": type(strategy).__name__,
+        "devices": describe_devices(strategy),
+        "learning_rate": learning_rate,
         "data": splits.description,
         "examples": {name: len(split) for name, split in (
             ("train", splits.train), ("validation", splits.validation),
@@ -317,7 +322,7 @@ def train_and_evaluate(
                             num_classes=num_classes)
         model.compile(
             optimizer=OPTIMIZERS[config.train.optimizer](
-                learning_rate=config.train.learning_rate),
+                learning_rate=learning_rate),
             loss=("binary_crossentropy" if num_classes == 2
                   else "sparse_categorical_crossentropy"),
             metrics=["accuracy"],

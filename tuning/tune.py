@@ -11,13 +11,14 @@ import pathlib
 
 from data_pipeline.sources import load_splits
 from tuning.config import ConfigError
-from tuning.study import (Progress, ResultsTable, StudySpec, export_best,
-                          format_top, load_spec, save_spec)
+from tuning.study import (Progress, ResultsTable, Runtime, StudySpec,
+                          export_best, format_top, load_runtime, load_spec,
+                          save_runtime, save_spec)
 
 
 def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
               resume: bool = False, ray_address: str | None = None,
-              report=print) -> dict | None:
+              runtime: Runtime | None = None, report=print) -> dict | None:
     """Runs the study to `spec.max_trials` trials, then exports the best.
 
     Args:
@@ -25,6 +26,8 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
         spec: what to run; None with `resume` (read from `study.json`).
         resume: continue the study in `workdir`.
         ray_address: join this Ray cluster (Ray backend only).
+        runtime: devices and trial packing (default: what the study last
+            ran with, else one trial at a time on `auto` devices).
         report: receives progress lines.
 
     Returns:
@@ -55,20 +58,18 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
 
         hparams_log.write_experiment(workdir, spec.space)
         save_spec(workdir, spec)
+    runtime = runtime or load_runtime(workdir)
+    save_runtime(workdir, runtime)
     table = ResultsTable(workdir, spec.space)
     progress = Progress(spec, table, report)
     if spec.backend == "keras-tuner":
-        from tuning import kt_backend
-        from tuning.runner import TrialRunner
-
-        runner = TrialRunner(workdir, spec, table, report=report,
-                             on_event=progress)
-        kt_backend.run(workdir, runner)
+        _run_keras_tuner(workdir, spec, table, progress, runtime, report)
     else:
         from tuning import ray_backend
 
         ray_backend.run(workdir, spec, table, progress, resume=resume,
-                        address=ray_address, report=report)
+                        address=ray_address, runtime=runtime, report=report)
+    table.refresh()
     report("")
     report(f"top trials by {spec.objective}:")
     report(format_top(table, spec.objective))
@@ -77,3 +78,34 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
         report(f"best: trial {best['trial_id']}, model "
                f"{workdir / 'best' / 'model.keras'}")
     return best
+
+
+def _run_keras_tuner(workdir, spec, table, progress, runtime, report):
+    from tuning import kt_backend
+    from tuning.devices import parse_devices
+
+    groups = None
+    if runtime.gpus_per_trial or (runtime.concurrent_trials or 1) > 1:
+        import tensorflow as tf
+
+        from tuning import kt_distributed
+
+        gpus = len(tf.config.list_physical_devices("GPU"))
+        groups = kt_distributed.worker_groups(
+            gpus=gpus, gpus_per_trial=int(runtime.gpus_per_trial),
+            concurrent_trials=runtime.concurrent_trials)
+    from tuning.runner import TrialRunner
+
+    if groups is None:  # one trial at a time, in this process
+        from tuning.devices import make_strategy
+
+        strategy = make_strategy(parse_devices(runtime.devices))
+        runner = TrialRunner(workdir, spec, table, report=report,
+                             on_event=progress, strategy=strategy)
+        kt_backend.run(workdir, runner)
+        return
+    runner = TrialRunner(workdir, spec, table, report=report,
+                         on_event=progress)
+    kt_distributed.run(workdir, lambda: kt_backend.run(workdir, runner),
+                       groups=groups, devices=runtime.devices,
+                       host=runtime.oracle_host, report=report)

@@ -1,0 +1,154 @@
+"""Keras Tuner across processes: a chief (the oracle) and workers.
+
+rnntune starts the chief itself, bound to 127.0.0.1 unless told otherwise,
+and one worker process per group of GPUs (each with its own
+`CUDA_VISIBLE_DEVICES`) or per concurrent CPU trial, sets the `KERASTUNER_*`
+variables, streams the workers' output into one view, restarts a worker that
+dies (Keras Tuner hands the restarted worker the same trial, which continues
+from its last finished epoch) and stops them all at the end or on Ctrl-C.
+Workers on other machines join with `rnntune worker --oracle HOST:PORT`.
+"""
+
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+MAX_RESTARTS = 3
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def set_env(role: str, host: str, port: int) -> None:
+    """The variables Keras Tuner reads to find its chief."""
+    os.environ["KERASTUNER_TUNER_ID"] = role
+    os.environ["KERASTUNER_ORACLE_IP"] = host
+    os.environ["KERASTUNER_ORACLE_PORT"] = str(port)
+
+
+def worker_groups(*, gpus: int, gpus_per_trial: int,
+                  concurrent_trials: int | None) -> list[str | None]:
+    """`CUDA_VISIBLE_DEVICES` of each worker (None: no GPU, CPU trials)."""
+    if gpus and gpus_per_trial:
+        groups = [",".join(str(g) for g in range(i, i + gpus_per_trial))
+                  for i in range(0, gpus - gpus_per_trial + 1,
+                                 gpus_per_trial)]
+        return groups[:concurrent_trials] if concurrent_trials else groups
+    return [None] * (concurrent_trials or 1)
+
+
+def _wait_for_port(host: str, port: int, chief: threading.Thread,
+                   timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not chief.is_alive():
+            raise RuntimeError("the Keras Tuner chief stopped before serving")
+        with socket.socket() as s:
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"the Keras Tuner chief did not listen on "
+                       f"{host}:{port} within {timeout:.0f} s")
+
+
+class Worker:
+    def __init__(self, index: int, command: list[str], env: dict,
+                 report):
+        self.index = index
+        self.command = command
+        self.env = env
+        self.report = report
+        self.restarts = 0
+        self.given_up = False
+        self.process = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.command, env=self.env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, bufsize=1)
+        threading.Thread(target=self._stream, args=(self.process,),
+                         daemon=True).start()
+
+    def _stream(self, process) -> None:
+        for line in process.stdout:
+            line = line.rstrip()
+            if line and not line.startswith(("WARNING: All log", "I0000")):
+                self.report(f"[worker {self.index}] {line}")
+
+    def step(self, report) -> bool:
+        """Restarts the worker if it died; True while it has work."""
+        if self.given_up:
+            return False
+        code = self.process.poll()
+        if code is None:
+            return True
+        if code == 0:
+            return False
+        if self.restarts < MAX_RESTARTS:
+            self.restarts += 1
+            report(f"[worker {self.index}] died (exit {code}); restarting "
+                   "it: its trial continues from its last finished epoch")
+            self.start()
+            return True
+        report(f"[worker {self.index}] died (exit {code}) after "
+               f"{MAX_RESTARTS} restarts; giving it up")
+        self.given_up = True
+        return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def run(workdir: pathlib.Path, chief_search, *, groups: list[str | None],
+        devices: str, host: str = "127.0.0.1", port: int | None = None,
+        report=print) -> None:
+    """Runs the chief in this process and the workers beside it.
+
+    Args:
+        workdir: the study's workdir (shared with the workers).
+        chief_search: starts the chief tuner's `search()` (blocks while
+            serving the oracle); called once the `KERASTUNER_*` variables
+            are set.
+        groups: each worker's `CUDA_VISIBLE_DEVICES` (None: CPU only).
+        devices: each worker's `--devices`.
+        host, port: where the oracle listens.
+    """
+    port = port or free_port(host)
+    set_env("chief", host, port)
+    chief = threading.Thread(target=chief_search, daemon=True)
+    chief.start()
+    _wait_for_port(host, port, chief)
+    report(f"Keras Tuner chief at {host}:{port}; {len(groups)} worker(s)")
+    workers = []
+    for i, group in enumerate(groups):
+        env = dict(os.environ, KERASTUNER_TUNER_ID=f"worker{i}",
+                   PYTHONUNBUFFERED="1")
+        if group is not None:
+            env["CUDA_VISIBLE_DEVICES"] = group
+        command = [sys.executable, "-m", "launch", "worker", "--oracle",
+                   f"{host}:{port}", "--workdir", str(workdir),
+                   "--devices", devices, "--tuner-id", f"worker{i}"]
+        workers.append(Worker(i, command, env, report))
+    try:
+        while any(w.step(report) for w in workers):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        report("stopping the workers")
+        for worker in workers:
+            worker.stop()
+        raise

@@ -85,7 +85,9 @@ def _run_keras_tuner(workdir, spec, table, progress, runtime, report):
     from tuning.devices import parse_devices
 
     groups = None
-    if runtime.gpus_per_trial or (runtime.concurrent_trials or 1) > 1:
+    # Any packing flag runs the chief and workers as processes (others can
+    # join them with `rnntune worker`); otherwise trials run in this one.
+    if runtime.gpus_per_trial or runtime.concurrent_trials is not None:
         import tensorflow as tf
 
         from tuning import kt_distributed

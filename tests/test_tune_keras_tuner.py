@@ -288,3 +288,24 @@ def test_bad_tune_input_is_one_line_exit_2(args, expected, tmp_path,
     assert code == 2
     assert expected in err and err.count("\n") == 1
     assert not workdir.exists()
+
+
+def test_hyperband_rounds_continue_their_parent_trial(base, tmp_path):
+    spec = study_spec(base, TINY_SPACE, backend="keras-tuner",
+                      algorithm="hyperband", max_trials=4, max_epochs=3)
+    lines = []
+    run_study(tmp_path, spec, report=lines.append)
+    project = _kt_project(tmp_path)
+    children = [t for t in project.oracle.trials.values()
+                if t.hyperparameters.values.get("tuner/trial_id")]
+    assert children, "no Hyperband round continued a trial"
+    for child in children:
+        parent = child.hyperparameters.values["tuner/trial_id"]
+        start = child.hyperparameters.values["tuner/initial_epoch"]
+        mine = read_history(tmp_path / "trials" / child.trial_id
+                            / "history.csv")
+        theirs = read_history(tmp_path / "trials" / parent / "history.csv")
+        assert mine[:start] == theirs[:start]  # inherited, not retrained
+        assert len(mine) == child.hyperparameters.values["tuner/epochs"]
+        assert any(f"[trial {child.trial_id}] resuming at epoch "
+                   f"{start + 1}/" in line for line in lines)

@@ -1,7 +1,8 @@
 """Keras Tuner backend: oracles pick values, `TrialRunner` trains.
 
-The tuner's directory, `WORKDIR/keras_tuner/study`, stays a normal Keras
-Tuner project: `keras_tuner` reopens it (`results_summary()` and all). A
+Hyperband's later rounds continue their parent trial's training (its kept
+state) rather than starting over. The tuner's directory,
+`WORKDIR/keras_tuner/study`, stays a normal Keras Tuner project: `keras_tuner` reopens it (`results_summary()` and all). A
 study killed mid-trial resumes with the interrupted trial (Keras Tuner
 retries it under the same id) continuing from its last finished epoch,
 which is the trial workdir's backup.
@@ -16,6 +17,7 @@ except ImportError as e:  # pragma: no cover - depends on the install
                       "package: pip install 'rnntune[keras-tuner]'") from e
 
 from tuning.runner import TrialFailed, TrialRunner
+from tuning.trial import continue_from
 from tuning.space import SearchSpace
 from tuning.study import StudyFailed, StudySpec
 
@@ -81,8 +83,14 @@ class StudyTuner(kt.Tuner):
         values = {k: v for k, v in hps.values.items()
                   if k in HYPERBAND_KEYS or hps.is_active(k)}
         epochs = values.get("tuner/epochs")
+        hyperband = "tuner/epochs" in values
+        parent = values.get("tuner/trial_id")
+        if parent:  # a Hyperband round continues its parent's training
+            continue_from(self.runner.trial_dir(parent),
+                          self.runner.trial_dir(trial.trial_id))
         try:
-            metrics = self.runner.run(trial.trial_id, values, epochs=epochs)
+            metrics = self.runner.run(trial.trial_id, values, epochs=epochs,
+                                      keep_state=hyperband)
         except TrialFailed as e:
             raise kt.errors.FailedTrialError(str(e)) from None
         return {self.runner.spec.objective: metrics["best_objective"]}

@@ -94,7 +94,7 @@ class TrialRunner:
         self.on_event(trial_id, status + (f" ({reason})" if reason else ""))
 
     def train(self, trial_id: str, values, *, epochs: int | None = None,
-              callbacks=()) -> dict:
+              callbacks=(), keep_state: bool = False) -> dict:
         """Trains the trial; raises `TrialFailed` if it raises or diverges.
 
         Returns:
@@ -114,7 +114,7 @@ class TrialRunner:
             metrics = train_and_evaluate(
                 config, self.trial_dir(trial_id), strategy=self.strategy,
                 splits=self.splits(config.data), report=prefixed,
-                callbacks=callbacks)
+                callbacks=callbacks, keep_state=keep_state)
         except Exception as e:  # any trial error is the trial's failure
             reason = failure_reason(e)
             if self.record:
@@ -127,11 +127,12 @@ class TrialRunner:
             raise TrialFailed(reason)
         return metrics
 
-    def run(self, trial_id: str, values, *, epochs: int | None = None
-            ) -> dict:
+    def run(self, trial_id: str, values, *, epochs: int | None = None,
+            keep_state: bool = False) -> dict:
         """Starts, trains and finishes one trial (in-process backends)."""
         self.start(trial_id, values)
-        metrics = self.train(trial_id, values, epochs=epochs)
+        metrics = self.train(trial_id, values, epochs=epochs,
+                             keep_state=keep_state)
         status = STOPPED_EARLY if metrics["stopped_early"] else COMPLETED
         self.finish(trial_id, status,
                     "early stopping" if metrics["stopped_early"] else "",

@@ -240,6 +240,7 @@ def train_and_evaluate(
     splits: TextSplits | None = None,
     report: Report = print,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    keep_state: bool = False,
 ) -> dict:
     """Trains one model, evaluates it and writes the run into `workdir`.
 
@@ -253,6 +254,8 @@ def train_and_evaluate(
         report: receives one line per event (epoch finished, resume).
         callbacks: more Keras callbacks, run after each epoch's history row
             and backup are written (the tuners report epochs through them).
+        keep_state: keep the training state (`backup/`, best weights) after
+            the run, so another run can continue from it (`continue_from`).
 
     Returns:
         The metrics also written to `metrics.json`.
@@ -341,7 +344,8 @@ def train_and_evaluate(
         best,
         keras.callbacks.TensorBoard(workdir / "logs", write_graph=False),
         keras.callbacks.BackupAndRestore(workdir / "backup",
-                                         double_checkpoint=True),
+                                         double_checkpoint=True,
+                                         delete_checkpoint=not keep_state),
         *callbacks,
     ]
     model.fit(datasets["train"], validation_data=datasets["validation"],
@@ -387,7 +391,8 @@ def train_and_evaluate(
         metrics["test_accuracy"] = test["accuracy"]
     if not diverged:
         export_model(vectorizer, model).save(workdir / "model.keras")
-    (workdir / "best.weights.h5").unlink(missing_ok=True)
+    if not keep_state:
+        (workdir / "best.weights.h5").unlink(missing_ok=True)
     metrics["wall_seconds"] = time.perf_counter() - started
     write_json(workdir / "metrics.json", metrics)
     return metrics
@@ -420,3 +425,21 @@ def retrain_on_train_and_validation(config: Config, workdir, *, epochs: int,
         config.train, epochs=max(1, epochs), early_stopping_patience=0,
         restore_best_weights=False))
     return train_and_evaluate(config, workdir, splits=merged, report=report)
+
+
+def continue_from(parent: pathlib.Path, workdir: pathlib.Path) -> bool:
+    """Seeds `workdir` with the training state `parent` kept, so the next
+    `train_and_evaluate` there continues from the parent's last epoch (for
+    a longer budget of the same configuration, as Hyperband's rounds).
+
+    Returns:
+        Whether there was a state to continue from.
+    """
+    if (workdir / "backup").exists() or not (parent / "backup").exists():
+        return False
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(parent / "backup", workdir / "backup")
+    for name in ("history.csv", "best.weights.h5"):
+        if (parent / name).exists():
+            shutil.copy(parent / name, workdir / name)
+    return True

@@ -21,12 +21,15 @@ import sys
 from collections.abc import Sequence
 
 from data_pipeline.sources import DataError
+from launch.k8s import ManifestError
 from launch.presets import PRESETS, get_preset
+from launch.slurm import SubmitError
 from models.config import CELL_NAMES
 from tuning.config import (Config, ConfigError, WorkdirError,
                            apply_overrides, keys)
 
-USER_ERRORS = (ConfigError, DataError, WorkdirError)
+USER_ERRORS = (ConfigError, DataError, WorkdirError, SubmitError,
+               ManifestError)
 DEVICES_HELP = ("auto (mirror across all GPUs if two or more), gpu:all, "
                 "gpu:0,1, cpu, or cpu:N (N logical CPU devices, mirrored)")
 EXIT_USAGE = 2
@@ -101,28 +104,33 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def cmd_tune(args) -> int:
+def _study_spec(args):
+    """The study the options describe (validated; no TensorFlow)."""
     from tuning.space import get_space
-    from tuning.study import StudyFailed, StudySpec
+    from tuning.study import StudySpec
 
-    if args.resume:
-        spec = None
-    else:
-        missing = [flag for flag, value in (
-            ("--preset", args.preset), ("--space", args.space),
-            ("--backend", args.backend), ("--algorithm", args.algorithm),
-            ("--max-trials", args.max_trials)) if value is None]
-        if missing:
-            raise UsageError(f"tune needs {', '.join(missing)} (or --resume "
-                             "to continue a study)")
-        base = _config(args)
-        spec = StudySpec(
-            base=base, space=get_space(args.space), backend=args.backend,
-            algorithm=args.algorithm, max_trials=args.max_trials,
-            objective=args.objective,
-            max_epochs=args.max_epochs or base.train.epochs,
-            max_consecutive_failures=args.max_consecutive_failures,
-            retrain_best=args.retrain_best, seed=args.seed)
+    missing = [flag for flag, value in (
+        ("--preset", args.preset), ("--space", args.space),
+        ("--backend", args.backend), ("--algorithm", args.algorithm),
+        ("--max-trials", args.max_trials)) if value is None]
+    if missing:
+        raise UsageError(f"{args.command} needs {', '.join(missing)}"
+                         + (" (or --resume to continue a study)"
+                            if args.command == "tune" else ""))
+    base = _config(args)
+    return StudySpec(
+        base=base, space=get_space(args.space), backend=args.backend,
+        algorithm=args.algorithm, max_trials=args.max_trials,
+        objective=args.objective,
+        max_epochs=args.max_epochs or base.train.epochs,
+        max_consecutive_failures=args.max_consecutive_failures,
+        retrain_best=args.retrain_best, seed=args.seed)
+
+
+def cmd_tune(args) -> int:
+    from tuning.study import StudyFailed
+
+    spec = None if args.resume else _study_spec(args)
     runtime = _runtime(args)
     _quiet_tensorflow()
     from tuning.tune import run_study
@@ -138,7 +146,7 @@ def cmd_tune(args) -> int:
 
 
 RUNTIME_FLAGS = ("devices", "gpus_per_trial", "cpus_per_trial",
-                 "concurrent_trials", "oracle_host")
+                 "concurrent_trials", "oracle_host", "oracle_port")
 
 
 def _runtime(args):
@@ -163,15 +171,18 @@ def cmd_worker(args) -> int:
     host, sep, port = args.oracle.rpartition(":")
     if not sep or not port.isdigit():
         raise UsageError(f"--oracle {args.oracle!r}: expected HOST:PORT")
+    from tuning import kt_distributed
     from tuning.study import Progress, ResultsTable, load_spec
 
+    # The chief writes the study before it serves: wait for it first.
+    kt_distributed.wait_for_chief(host, int(port))
     workdir = pathlib.Path(args.workdir)
     spec = load_spec(workdir)
     if spec.backend != "keras-tuner":
         raise UsageError(f"{workdir} is a {spec.backend} study; workers "
                          "join keras-tuner studies")
     strategy = _strategy(args)
-    from tuning import kt_backend, kt_distributed
+    from tuning import kt_backend
     from tuning.runner import TrialRunner
 
     tuner_id = args.tuner_id or (
@@ -183,6 +194,86 @@ def cmd_worker(args) -> int:
                          strategy=strategy)
     kt_backend.run(workdir, runner)
     return 0
+
+
+def cmd_submit_slurm(args) -> int:
+    from launch.slurm import SlurmSpec, render
+
+    spec = _study_spec(args)
+    if args.mode != "single" and spec.backend != args.mode:
+        raise UsageError(f"--mode {args.mode} runs a {args.mode} study; got "
+                         f"--backend {spec.backend}")
+    workdir = pathlib.Path(args.workdir).absolute()
+    slurm = SlurmSpec(
+        mode=args.mode, workdir=str(workdir), python=args.python,
+        tune_args=tuple(_study_argv(args)), job_name=args.job_name,
+        nodes=args.nodes, gpus_per_node=args.gpus_per_node,
+        cpus_per_gpu=args.cpus_per_gpu, cpus=args.cpus, mem=args.mem,
+        time=args.time, partition=args.partition, account=args.account,
+        gpus_per_trial=max(1, int(args.gpus_per_trial or 1)),
+        workers_per_node=args.workers_per_node,
+        signal_seconds=args.signal_seconds, head_address=args.head_address,
+        extra_sbatch=tuple(_pairs(args.extra_sbatch, "--extra-sbatch")))
+    script = render(slurm)
+    (workdir / "slurm").mkdir(parents=True, exist_ok=True)
+    path = workdir / "slurm" / f"{_safe_name(args.job_name)}.sbatch"
+    path.write_text(script)
+    if args.dry_run:
+        print(script, end="")
+        print(f"# written to {path}; submit it with: sbatch {path}",
+              file=sys.stderr)
+        return 0
+    import shutil
+    import subprocess
+
+    if shutil.which("sbatch") is None:
+        raise UsageError("sbatch not found: run this on a SLURM login node, "
+                         f"or pass --dry-run (the script is in {path})")
+    done = subprocess.run(["sbatch", "--parsable", str(path)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise UsageError(f"sbatch refused {path}: "
+                         f"{done.stderr.strip().splitlines()[-1:]}")
+    job = done.stdout.strip().split(";")[0]
+    print(f"submitted job {job}: {path}")
+    print(f"  follow it:   squeue -j {job}")
+    print(f"  its log:     {workdir / 'slurm'}/{args.job_name}-{job}.out")
+    print(f"  TensorBoard: rnntune tensorboard --workdir {workdir}")
+    return 0
+
+
+def cmd_submit_k8s(args) -> int:
+    from launch.k8s import RayJobSpec, render
+
+    spec = _study_spec(args)
+    if spec.backend != "ray":
+        raise UsageError("a RayJob runs a ray study; got --backend "
+                         f"{spec.backend}")
+    if not args.dry_run:
+        raise UsageError("submit k8s renders the manifest only: pass "
+                         "--dry-run and apply it with `kubectl apply -f -`")
+    print(render(RayJobSpec(
+        name=args.name, image=args.image, tune_args=tuple(_study_argv(args)),
+        workdir=args.workdir, namespace=args.namespace, workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker, cpus=args.cpus,
+        memory=args.memory, volume_claim=args.volume_claim,
+        ray_version=args.ray_version)), end="")
+    return 0
+
+
+def _pairs(items, flag) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} {item!r}: expected KEY=VALUE, e.g. "
+                             "qos=high")
+        pairs.append((key, value))
+    return pairs
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def cmd_spaces(args) -> int:
@@ -312,6 +403,64 @@ def _add_config_options(parser, *, default_preset: str | None) -> None:
                         help=DEVICES_HELP)
 
 
+def _add_study_options(p) -> None:
+    """The options of a study: `tune` reads them, `submit` passes them on
+    to the job's `rnntune tune`."""
+    actions = []
+
+    def add(*flags, **kwargs):
+        actions.append(p.add_argument(*flags, **kwargs))
+
+    add("--preset", help="base configuration of every trial")
+    add("--set", action="append", default=[],
+                   metavar="KEY=VALUE", help="override a base config key")
+    add("--smoke", action="store_true",
+                   help="the preset's seconds-long twin")
+    add("--space", help="a named space (`rnntune spaces`) or a "
+                   ".json / .toml space file")
+    add("--backend", choices=("keras-tuner", "ray"))
+    add("--algorithm", help="keras-tuner: random, bayesian, "
+                   "hyperband, grid; ray: random, grid, tpe, asha, "
+                   "hyperband, pbt")
+    add("--max-trials", type=int,
+                   help="number of trials the study ends with")
+    add("--objective", default="val_accuracy",
+                   choices=("val_accuracy", "val_loss"))
+    add("--max-epochs", type=int, default=None,
+                   help="epochs per trial (default: the preset's)")
+    add("--max-consecutive-failures", type=int, default=3)
+    add("--retrain-best", action="store_true",
+                   help="retrain the best configuration on train + "
+                   "validation before exporting it")
+    add("--seed", type=int, default=0,
+                   help="seed of the search algorithm")
+    add("--devices", default=None,
+                   help=DEVICES_HELP + " (each trial's)")
+    add("--gpus-per-trial", type=float, default=None,
+                   help="GPUs per trial: Keras Tuner starts one worker per "
+                   "group of this many; Ray reserves them (fractions share)")
+    add("--cpus-per-trial", type=float, default=None,
+                   help="CPUs each Ray trial reserves (default 1)")
+    add("--concurrent-trials", type=int, default=None,
+                   help="trials at once (Keras Tuner: CPU workers when no "
+                   "GPU)")
+    p.set_defaults(study_actions=actions)
+
+
+def _study_argv(args) -> list[str]:
+    """The study options given, as `rnntune tune` arguments again."""
+    argv = []
+    for action in args.study_actions:
+        flag, value = action.option_strings[0], getattr(args, action.dest)
+        if isinstance(action, argparse._StoreTrueAction):
+            argv += [flag] if value else []
+        elif isinstance(action, argparse._AppendAction):
+            for item in value:
+                argv += [flag, item]
+        elif value is not None and value != action.default:
+            argv += [flag, str(value)]
+    return argv
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnntune",
@@ -333,45 +482,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "tune", help="search hyperparameters with Keras Tuner or Ray Tune")
-    p.add_argument("--preset", help="base configuration of every trial")
-    p.add_argument("--set", action="append", default=[],
-                   metavar="KEY=VALUE", help="override a base config key")
-    p.add_argument("--smoke", action="store_true",
-                   help="the preset's seconds-long twin")
-    p.add_argument("--space", help="a named space (`rnntune spaces`) or a "
-                   ".json / .toml space file")
-    p.add_argument("--backend", choices=("keras-tuner", "ray"))
-    p.add_argument("--algorithm", help="keras-tuner: random, bayesian, "
-                   "hyperband, grid; ray: random, grid, tpe, asha, "
-                   "hyperband, pbt")
-    p.add_argument("--max-trials", type=int,
-                   help="number of trials the study ends with")
-    p.add_argument("--objective", default="val_accuracy",
-                   choices=("val_accuracy", "val_loss"))
-    p.add_argument("--max-epochs", type=int, default=None,
-                   help="epochs per trial (default: the preset's)")
-    p.add_argument("--max-consecutive-failures", type=int, default=3)
-    p.add_argument("--retrain-best", action="store_true",
-                   help="retrain the best configuration on train + "
-                   "validation before exporting it")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the search algorithm")
+    _add_study_options(p)
     p.add_argument("--ray-address", default=None,
                    help="join this Ray cluster (HOST:PORT)")
-    p.add_argument("--devices", default=None,
-                   help=DEVICES_HELP + " (each trial's)")
-    p.add_argument("--gpus-per-trial", type=float, default=None,
-                   help="GPUs per trial: Keras Tuner starts one worker per "
-                   "group of this many; Ray reserves them (fractions share)")
-    p.add_argument("--cpus-per-trial", type=float, default=None,
-                   help="CPUs each Ray trial reserves (default 1)")
-    p.add_argument("--concurrent-trials", type=int, default=None,
-                   help="trials at once (Keras Tuner: CPU workers when no "
-                   "GPU)")
     p.add_argument("--oracle-host", default=None,
                    help="where the Keras Tuner chief listens (default "
                    "127.0.0.1; a worker on another machine needs an "
                    "address it can reach)")
+    p.add_argument("--oracle-port", type=int, default=None,
+                   help="the Keras Tuner chief's port (default: a free one)")
     p.add_argument("--resume", action="store_true",
                    help="continue the study in --workdir")
     p.add_argument("--workdir", required=True)
@@ -397,6 +516,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tuner-id", default=None,
                    help="this worker's id (default: host and pid)")
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("submit", help="submit a study to a cluster")
+    clusters = p.add_subparsers(dest="cluster", required=True,
+                                metavar="CLUSTER")
+    p = clusters.add_parser(
+        "slurm", help="write (and sbatch) a SLURM script for the study")
+    p.add_argument("--mode", required=True,
+                   choices=("single", "keras-tuner", "ray"),
+                   help="single: one node; keras-tuner: chief and srun "
+                   "workers; ray: a Ray cluster inside the allocation")
+    _add_study_options(p)
+    p.add_argument("--nodes", type=int, default=1)
+    p.add_argument("--gpus-per-node", type=int, default=0)
+    p.add_argument("--cpus-per-gpu", type=int, default=4)
+    p.add_argument("--cpus", type=int, default=4,
+                   help="CPUs per node when there are no GPUs")
+    p.add_argument("--mem", default="16G", help="memory per node")
+    p.add_argument("--time", default="04:00:00",
+                   help="time limit, e.g. 04:00:00 or 1-12:00:00")
+    p.add_argument("--partition")
+    p.add_argument("--account")
+    p.add_argument("--job-name", default="rnntune")
+    p.add_argument("--workers-per-node", type=int, default=1,
+                   help="keras-tuner mode without GPUs: workers per node")
+    p.add_argument("--signal-seconds", type=int, default=120,
+                   help="stop and requeue this long before the time limit")
+    p.add_argument("--head-address", default=None,
+                   help="address the chief / Ray head binds (default: the "
+                   "first node's hostname)")
+    p.add_argument("--extra-sbatch", action="append", default=[],
+                   metavar="KEY=VALUE", help="another #SBATCH --KEY=VALUE")
+    p.add_argument("--python", default=sys.executable,
+                   help="the interpreter the job runs (absolute path)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the script (it is written either way)")
+    p.add_argument("--workdir", required=True)
+    p.set_defaults(func=cmd_submit_slurm)
+
+    p = clusters.add_parser(
+        "k8s", help="render a KubeRay RayJob manifest for the study")
+    _add_study_options(p)
+    p.add_argument("--name", required=True, help="the RayJob's name")
+    p.add_argument("--image", required=True,
+                   help="an image with rnntune and Ray installed")
+    p.add_argument("--namespace", default="default")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--gpus-per-worker", type=int, default=1)
+    p.add_argument("--cpus", type=int, default=8)
+    p.add_argument("--memory", default="32Gi")
+    p.add_argument("--volume-claim", default=None,
+                   help="a PersistentVolumeClaim holding the workdir")
+    p.add_argument("--ray-version", default="2.40.0")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--workdir", default="/data/study",
+                   help="the workdir inside the containers")
+    p.set_defaults(func=cmd_submit_k8s)
 
     p = sub.add_parser("spaces", help="list the named search spaces")
     p.add_argument("--verbose", "-v", action="store_true",

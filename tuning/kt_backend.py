@@ -78,6 +78,14 @@ class StudyTuner(kt.Tuner):
         super().__init__(oracle=oracle, directory=str(directory),
                          project_name=PROJECT, overwrite=False)
 
+    def on_search_begin(self):
+        super().on_search_begin()
+        # Keras Tuner reloads a project only if this tuner's file exists,
+        # which it first writes when a trial ends: written now, a study
+        # killed in its first trial resumes that trial instead of starting
+        # a different one under the same id.
+        self.save()
+
     def run_trial(self, trial, *args, **kwargs):
         hps = trial.hyperparameters
         values = {k: v for k, v in hps.values.items()

@@ -45,11 +45,11 @@ def worker_groups(*, gpus: int, gpus_per_trial: int,
     return [None] * (concurrent_trials or 1)
 
 
-def _wait_for_port(host: str, port: int, chief: threading.Thread,
+def _wait_for_port(host: str, port: int, chief: threading.Thread | None,
                    timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not chief.is_alive():
+        if chief is not None and not chief.is_alive():
             raise RuntimeError("the Keras Tuner chief stopped before serving")
         with socket.socket() as s:
             if s.connect_ex((host, port)) == 0:
@@ -57,6 +57,11 @@ def _wait_for_port(host: str, port: int, chief: threading.Thread,
         time.sleep(0.2)
     raise RuntimeError(f"the Keras Tuner chief did not listen on "
                        f"{host}:{port} within {timeout:.0f} s")
+
+
+def wait_for_chief(host: str, port: int, timeout: float = 300) -> None:
+    """Blocks until a chief accepts connections (workers may start first)."""
+    _wait_for_port(host, port, None, timeout)
 
 
 class Worker:
@@ -133,7 +138,12 @@ def run(workdir: pathlib.Path, chief_search, *, groups: list[str | None],
     chief = threading.Thread(target=chief_search, daemon=True)
     chief.start()
     _wait_for_port(host, port, chief)
-    report(f"Keras Tuner chief at {host}:{port}; {len(groups)} worker(s)")
+    report(f"Keras Tuner chief at {host}:{port}; {len(groups)} worker(s)"
+           + ("" if groups else ": waiting for `rnntune worker --oracle "
+              f"{host}:{port}` to join"))
+    if not groups:  # the chief alone ends once the joined workers are done
+        chief.join()
+        return
     workers = []
     for i, group in enumerate(groups):
         env = dict(os.environ, KERASTUNER_TUNER_ID=f"worker{i}",

@@ -387,7 +387,7 @@ def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
             tune_config=tune.TuneConfig(
                 metric=spec.objective, mode=spec.mode, num_samples=samples,
                 search_alg=searcher, scheduler=scheduler,
-                max_concurrent_trials=runtime.concurrent_trials),
+                max_concurrent_trials=runtime.concurrent_trials or None),
             run_config=tune.RunConfig(
                 name=EXPERIMENT, storage_path=str(workdir / "ray"),
                 callbacks=[callback],

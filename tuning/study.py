@@ -144,8 +144,11 @@ class Runtime:
         devices: each trial's `--devices` (see `tuning.devices`).
         gpus_per_trial: GPUs each trial gets (Ray: may be fractional).
         cpus_per_trial: CPUs each Ray trial reserves.
-        concurrent_trials: trials at once (None: as many as fit).
+        concurrent_trials: trials at once (None: as many as fit). With
+            Keras Tuner, 0 runs the chief alone: workers join it with
+            `rnntune worker`.
         oracle_host: where the Keras Tuner chief listens.
+        oracle_port: its port (None: a free one).
     """
 
     devices: str = "auto"
@@ -153,6 +156,7 @@ class Runtime:
     cpus_per_trial: float = 1
     concurrent_trials: int | None = None
     oracle_host: str = "127.0.0.1"
+    oracle_port: int | None = None
 
     def __post_init__(self):
         if self.gpus_per_trial < 0:
@@ -161,9 +165,10 @@ class Runtime:
         if self.cpus_per_trial <= 0:
             raise ConfigError(f"--cpus-per-trial {self.cpus_per_trial:g}: "
                               "expected a number > 0")
-        if self.concurrent_trials is not None and self.concurrent_trials < 1:
+        if self.concurrent_trials is not None and self.concurrent_trials < 0:
             raise ConfigError(f"--concurrent-trials "
-                              f"{self.concurrent_trials}: expected >= 1")
+                              f"{self.concurrent_trials}: expected >= 0 "
+                              "(0: a Keras Tuner chief alone)")
 
 
 def save_runtime(workdir: pathlib.Path, runtime: Runtime) -> None:

@@ -93,9 +93,10 @@ def _run_keras_tuner(workdir, spec, table, progress, runtime, report):
         from tuning import kt_distributed
 
         gpus = len(tf.config.list_physical_devices("GPU"))
-        groups = kt_distributed.worker_groups(
-            gpus=gpus, gpus_per_trial=int(runtime.gpus_per_trial),
-            concurrent_trials=runtime.concurrent_trials)
+        groups = ([] if runtime.concurrent_trials == 0 else
+                  kt_distributed.worker_groups(
+                      gpus=gpus, gpus_per_trial=int(runtime.gpus_per_trial),
+                      concurrent_trials=runtime.concurrent_trials))
     from tuning.runner import TrialRunner
 
     if groups is None:  # one trial at a time, in this process
@@ -110,4 +111,5 @@ def _run_keras_tuner(workdir, spec, table, progress, runtime, report):
                          on_event=progress)
     kt_distributed.run(workdir, lambda: kt_backend.run(workdir, runner),
                        groups=groups, devices=runtime.devices,
-                       host=runtime.oracle_host, report=report)
+                       host=runtime.oracle_host, port=runtime.oracle_port,
+                       report=report)

@@ -175,7 +175,8 @@ def _sbatch_lines(spec: SlurmSpec) -> list[str]:
 
 
 PREAMBLE = r"""set -uo pipefail
-echo "rnntune: job ${SLURM_JOB_ID} on ${SLURM_JOB_NODELIST:-$(hostname)}, restart ${SLURM_RESTART_COUNT:-0}"
+echo "rnntune: job ${SLURM_JOB_ID} on ${SLURM_JOB_NODELIST:-$(hostname)}," \
+  "restart ${SLURM_RESTART_COUNT:-0}"
 groups=()  # process groups to stop: the study and its srun steps
 
 stop_all() {
@@ -250,7 +251,8 @@ def _ray(spec: SlurmSpec) -> str:
     loopback = ("export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0  # keep "
                 "127.0.0.1\n" if (spec.head_address or "").startswith(
                     "127.") else "")
-    workers = "" if spec.nodes == 1 else f"""setsid srun --overlap --nodes={spec.nodes - 1} --ntasks-per-node=1 \\
+    workers = "" if spec.nodes == 1 else f"""\
+setsid srun --overlap --nodes={spec.nodes - 1} --ntasks-per-node=1 \\
     --exclude="$FIRST_NODE" "$RAY" start --block --address="$HEAD:$BASE" \\
     $PORTS --temp-dir="$RAY_TMP" --num-gpus={spec.gpus_per_node} \\
     --disable-usage-stats &

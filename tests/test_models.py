@@ -30,11 +30,12 @@ def test_each_cell_builds_stacks_and_classifies(cell):
                          bidirectional=True, mask_zero=True)
     model = build_model(config, vocab_size=50, sequence_length=7,
                         num_classes=3)
-    recurrent = [l for l in model.layers
-                 if isinstance(l, keras.layers.Bidirectional)]
-    assert [l.forward_layer.return_sequences for l in recurrent] == [
+    recurrent = [layer for layer in model.layers
+                 if isinstance(layer, keras.layers.Bidirectional)]
+    assert [layer.forward_layer.return_sequences for layer in recurrent] == [
         True, True, False]
-    assert all(isinstance(l.forward_layer, CELLS[cell]) for l in recurrent)
+    assert all(isinstance(layer.forward_layer, CELLS[cell])
+               for layer in recurrent)
     assert recurrent[-1].output.shape == (None, 16)  # both directions
     assert model.get_layer("embedding").mask_zero
     probs = model(np.array([[1, 2, 3, 0, 0, 0, 0], [4, 5, 0, 0, 0, 0, 0]]))

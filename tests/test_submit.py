@@ -6,7 +6,6 @@ import os
 import pathlib
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
@@ -14,7 +13,7 @@ import yaml
 
 from launch.cli import main
 from launch.k8s import RayJobSpec, render as render_manifest
-from launch.slurm import SlurmSpec, SubmitError, render
+from launch.slurm import SlurmSpec, render
 from tuning.trial import read_history
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"

@@ -67,10 +67,11 @@ def test_dataset_batches_every_example_once_per_epoch():
         ids = np.concatenate([b[0] for b in batches])
         labels = np.concatenate([b[1] for b in batches])
         # every text once, with its own label (multi-class passes through)
-        expected = {tuple(r): l for r, l in
+        expected = {tuple(r): label for r, label in
                     zip(vectorize(split.texts, vectorizer), split.labels)}
         assert sorted(map(tuple, ids)) == sorted(expected)
-        assert all(expected[tuple(r)] == l for r, l in zip(ids, labels))
+        assert all(expected[tuple(r)] == label
+                   for r, label in zip(ids, labels))
     first, second = (np.concatenate([b[0] for b in e]) for e in epochs)
     assert not np.array_equal(first, second)  # reshuffled each epoch
 

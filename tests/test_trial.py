@@ -150,7 +150,8 @@ def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     workdir = tmp_path / "run"
     args = ["train", "--preset", "smoke", *sum((["--set", s] for s in SMOKE),
                                               []),
-            "--set", "train.epochs=40", "--set", "train.early_stopping_patience=0",
+            "--set", "train.epochs=40",
+            "--set", "train.early_stopping_patience=0",
             "--workdir", str(workdir)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     process = subprocess.Popen([sys.executable, "-m", "launch", *args],

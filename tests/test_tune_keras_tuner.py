@@ -203,8 +203,8 @@ def test_kill_9_then_resume_loses_and_reruns_nothing(tmp_path):
     victim = sorted(before)[1]
     done = len(before[victim])
     assert f"[trial {victim}] resuming at epoch" in out
-    line = next(l for l in out.splitlines()
-                if f"[trial {victim}] resuming at epoch" in l)
+    line = next(text for text in out.splitlines()
+                if f"[trial {victim}] resuming at epoch" in text)
     start = int(line.split("resuming at epoch ")[1].split("/")[0])
     assert done <= start <= done + 1
     rows = json.loads((workdir / "trials.json").read_text())

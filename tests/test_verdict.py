@@ -8,10 +8,10 @@ from tuning.verdict import judge
 
 
 def curve(train_acc, val_acc, train_loss, val_loss):
-    return [{"epoch": i + 1, "accuracy": a, "val_accuracy": va, "loss": l,
-             "val_loss": vl}
-            for i, (a, va, l, vl) in enumerate(zip(train_acc, val_acc,
-                                                   train_loss, val_loss))]
+    return [{"epoch": i + 1, "accuracy": a, "val_accuracy": va,
+             "loss": loss, "val_loss": val_loss}
+            for i, (a, va, loss, val_loss) in enumerate(zip(
+                train_acc, val_acc, train_loss, val_loss))]
 
 
 def test_clear_overfit_by_gap():

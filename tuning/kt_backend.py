@@ -2,10 +2,11 @@
 
 Hyperband's later rounds continue their parent trial's training (its kept
 state) rather than starting over. The tuner's directory,
-`WORKDIR/keras_tuner/study`, stays a normal Keras Tuner project: `keras_tuner` reopens it (`results_summary()` and all). A
-study killed mid-trial resumes with the interrupted trial (Keras Tuner
-retries it under the same id) continuing from its last finished epoch,
-which is the trial workdir's backup.
+`WORKDIR/keras_tuner/study`, stays a normal Keras Tuner project:
+`keras_tuner` reopens it (`results_summary()` and all). A study killed
+mid-trial resumes with the interrupted trial (Keras Tuner retries it under
+the same id) continuing from its last finished epoch, which is the trial
+workdir's backup.
 """
 
 import pathlib

@@ -25,11 +25,12 @@ except ImportError as e:  # pragma: no cover - depends on the install
     raise ImportError("the ray backend needs Ray Tune: pip install "
                       "'rnntune[ray]'") from e
 
-import keras
+import keras  # noqa: E402  (after the Ray environment above)
 
-from tuning.runner import TrialFailed, TrialRunner
-from tuning.study import (COMPLETED, FAILED, STOPPED_EARLY, Progress,
-                          ResultsTable, Runtime, StudyFailed, StudySpec)
+from tuning.runner import TrialFailed, TrialRunner  # noqa: E402
+from tuning.study import (  # noqa: E402
+    COMPLETED, FAILED, STOPPED_EARLY, Progress, ResultsTable, Runtime,
+    StudyFailed, StudySpec)
 
 EXPERIMENT = "study"
 ORIGIN = "origin.json"

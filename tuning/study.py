@@ -326,8 +326,8 @@ def format_top(table: ResultsTable, objective: str, n: int = 5) -> str:
               show(r.get("best_epoch")), show(r.get("final_accuracy_gap")),
               r["status"], *(show(r.get(k)) for k in table.keys)]
              for r in rows]
-    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h)
-              for i, h in enumerate(headers)]
+    widths = [max(len(h), *(len(cells[i]) for cells in lines))
+              if lines else len(h) for i, h in enumerate(headers)]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths))
                      .rstrip() for line in [headers, *lines])
 

@@ -4,7 +4,6 @@ import csv
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from launch.cli import main
 from launch.presets import PRESETS
 
 from conftest import REPO, SMOKE, run_cli
+from test_hparams import _free_port
 from test_sources import _bad_inputs
 
 SMOKE_SETS = sum((["--set", s] for s in SMOKE), [])
@@ -150,12 +150,6 @@ def test_predict_from_arguments_file_and_stdin(smoke_run, tmp_path, capsys,
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(texts)))
     code, out, _ = _main(capsys, "predict", "--model", model)
     _check_predictions(out, texts, _labels(smoke_run))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get_json(url):

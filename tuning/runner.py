@@ -6,7 +6,6 @@ values and schedule trials differs.
 
 import ctypes
 import gc
-import math
 import pathlib
 import socket
 import time
@@ -138,10 +137,3 @@ class TrialRunner:
                     "early stopping" if metrics["stopped_early"] else "",
                     metrics)
         return metrics
-
-
-def objective_value(metrics: dict, objective: str) -> float:
-    value = metrics["best_objective"]
-    return value if value is not None else math.nan
-
-

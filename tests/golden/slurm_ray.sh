@@ -13,7 +13,8 @@
 #SBATCH --requeue
 
 set -uo pipefail
-echo "rnntune: job ${SLURM_JOB_ID} on ${SLURM_JOB_NODELIST:-$(hostname)}, restart ${SLURM_RESTART_COUNT:-0}"
+echo "rnntune: job ${SLURM_JOB_ID} on ${SLURM_JOB_NODELIST:-$(hostname)}," \
+  "restart ${SLURM_RESTART_COUNT:-0}"
 groups=()  # process groups to stop: the study and its srun steps
 
 stop_all() {

@@ -17,11 +17,18 @@ def test_packages_import_from_this_repository(name):
     assert pathlib.Path(module.__file__).resolve().parent == REPO / name
 
 
-def test_help_and_presets_do_not_import_tensorflow():
+def test_help_presets_and_rendering_do_not_import_tensorflow(tmp_path):
+    # Login nodes often lack TensorFlow: none of these may need it.
+    submit = ["submit", "slurm", "--mode", "single", "--preset", "smoke",
+              "--space", "tiny", "--backend", "ray", "--algorithm", "random",
+              "--max-trials", "2", "--dry-run", "--workdir",
+              str(tmp_path / "w")]
     script = (
         "import sys\n"
         "from launch.cli import main\n"
         "assert main(['presets']) == 0\n"
+        "assert main(['spaces', '-v']) == 0\n"
+        f"assert main({submit!r}) == 0\n"
         "try:\n"
         "    main(['train', '--help'])\n"
         "except SystemExit as e:\n"

@@ -53,15 +53,18 @@ class TargetReached(BaseException):
     """Ends the baseline search (Keras Tuner swallows plain exceptions)."""
 
 
+# Keras Tuner deep-copies callbacks (and what they hold) for each trial, so
+# the best accuracy seen lives at module level.
+SEEN = {"best": 0.0}
+
+
 class TargetTimer(keras.callbacks.Callback):
-    # Keras Tuner copies callbacks for each trial: the best so far lives in
-    # a shared dict.
-    def __init__(self, target, started, seen):
+    def __init__(self, target, started):
         super().__init__()
-        self.target, self.started, self.seen = target, started, seen
+        self.target, self.started = target, started
 
     def on_epoch_end(self, epoch, logs=None):
-        self.seen["best"] = max(self.seen["best"], logs["val_accuracy"])
+        SEEN["best"] = max(SEEN["best"], logs["val_accuracy"])
         if logs["val_accuracy"] >= self.target:
             raise TargetReached(time.time() - self.started)
 
@@ -95,15 +98,15 @@ def baseline(base, space, splits, args, directory, seed
                             hyperparameters=hyperparameters(space),
                             directory=str(directory), project_name="base")
     started = time.time()
-    seen = {"best": 0.0}
+    SEEN["best"] = 0.0
     try:
         tuner.search(strings(splits.train),
                      validation_data=strings(splits.validation),
                      epochs=args.max_epochs, verbose=0,
-                     callbacks=[TargetTimer(args.target, started, seen)])
+                     callbacks=[TargetTimer(args.target, started)])
     except TargetReached as reached:
-        return float(reached.args[0]), time.time() - started, seen["best"]
-    return float("nan"), time.time() - started, seen["best"]
+        return float(reached.args[0]), time.time() - started, SEEN["best"]
+    return float("nan"), time.time() - started, SEEN["best"]
 
 
 def rnntune(base, space, args, workdir, seed

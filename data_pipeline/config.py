@@ -73,3 +73,10 @@ class DataConfig:
                  "an integer >= 3")
         _require(self.sequence_length >= 1, "sequence_length",
                  self.sequence_length, "an integer >= 1")
+
+    @property
+    def split_key(self) -> tuple:
+        """The fields that decide which texts land in which split (all but
+        the vectorizer's): equal keys mean equal splits."""
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self)
+                     if f.name not in ("max_tokens", "sequence_length"))

@@ -19,8 +19,9 @@ import tensorflow as tf
 from data_pipeline.sources import load_splits
 from tuning.config import Config, apply_overrides
 from tuning.plots import plot_curves
+from tuning.files import write_json
 from tuning.trial import (Report, check_workdir, read_history,
-                          train_and_evaluate, write_json)
+                          train_and_evaluate)
 
 COLUMNS = ("cell", "parameters", "best_val_accuracy", "best_epoch",
            "final_train_accuracy", "final_val_accuracy", "final_accuracy_gap",

@@ -145,7 +145,8 @@ def _search(spec: StudySpec):
 
 def epoch_result(trial_dir: pathlib.Path, spec: StudySpec) -> dict:
     """The last finished epoch's metrics and the best so far."""
-    from tuning.trial import best_row, read_history
+    from tuning.trial import read_history
+    from tuning.verdict import best_row
 
     rows = read_history(trial_dir / "history.csv")
     last = rows[-1]

@@ -10,7 +10,6 @@ own reader; a study's results table adds statuses and hyperparameters.
 import base64
 import html
 import json
-import math
 import pathlib
 import statistics
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from tensorboard.util import tensor_util
 
 from tuning import verdict
 from tuning.config import ConfigError
+from tuning.files import json_safe
 
 RULES = (
     "verdict, first rule that applies (gap = train - validation accuracy): "
@@ -81,12 +81,6 @@ def _num_classes(run: pathlib.Path) -> int:
     return len(labels.read_text().split()) if labels.exists() else 2
 
 
-def _plain(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def build_report(workdir: str | pathlib.Path) -> dict:
     """Analyses every run under `workdir`.
 
@@ -124,7 +118,7 @@ def build_report(workdir: str | pathlib.Path) -> dict:
                                     else configs[run].get(k))
                                 for k in varying},
             "curves": rows,
-            **{k: _plain(v) for k, v in figures.items()},
+            **{k: json_safe(v) for k, v in figures.items()},
         })
     seen = {pathlib.Path(e["run"]).name for e in entries}
     for trial_id, row in sorted(table.items()):

@@ -19,12 +19,6 @@ from tuning.study import (COMPLETED, FAILED, RUNNING, STOPPED_EARLY,
                           summary_fields)
 from tuning.trial import train_and_evaluate
 
-# DataConfig fields that decide which texts land in which split.
-SPLIT_FIELDS = ("source", "path", "url", "cache_dir", "text_column",
-                "label_column", "validation_split", "test_split",
-                "max_examples", "seed")
-
-
 def _release_freed_memory() -> None:
     """Returns freed heap pages to the OS (glibc), so the resident size
     tracks what trials hold rather than their high-water mark."""
@@ -67,10 +61,9 @@ class TrialRunner:
 
     def splits(self, data) -> TextSplits:
         """Loads each distinct split once per process (shared by trials)."""
-        key = tuple(getattr(data, f) for f in SPLIT_FIELDS)
-        if key not in self._splits:
-            self._splits[key] = load_splits(data)
-        return self._splits[key]
+        if data.split_key not in self._splits:
+            self._splits[data.split_key] = load_splits(data)
+        return self._splits[data.split_key]
 
     def trial_dir(self, trial_id: str) -> pathlib.Path:
         return self.workdir / "trials" / trial_id

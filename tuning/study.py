@@ -16,7 +16,6 @@ import csv
 import fcntl
 import dataclasses
 import json
-import math
 import os
 import pathlib
 import shutil
@@ -27,6 +26,7 @@ from typing import Any, Literal
 
 from tuning import space as space_module
 from tuning.config import Config, ConfigError, from_dict
+from tuning.files import json_safe, write_json
 from tuning.space import SearchSpace
 
 Backend = Literal["keras-tuner", "ray"]
@@ -172,7 +172,7 @@ class Runtime:
 
 
 def save_runtime(workdir: pathlib.Path, runtime: Runtime) -> None:
-    _write_json(workdir / "runtime.json", dataclasses.asdict(runtime))
+    write_json(workdir / "runtime.json", dataclasses.asdict(runtime))
 
 
 def load_runtime(workdir: pathlib.Path) -> Runtime:
@@ -183,7 +183,7 @@ def load_runtime(workdir: pathlib.Path) -> Runtime:
 
 
 def save_spec(workdir: pathlib.Path, spec: StudySpec) -> None:
-    _write_json(workdir / "study.json", spec.to_dict())
+    write_json(workdir / "study.json", spec.to_dict())
 
 
 def load_spec(workdir: pathlib.Path) -> StudySpec:
@@ -194,19 +194,6 @@ def load_spec(workdir: pathlib.Path) -> StudySpec:
         return StudySpec.from_dict(json.loads(path.read_text()))
     except (ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"{path}: unreadable study spec ({e})") from None
-
-
-def _write_json(path: pathlib.Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _plain(value):
-    """JSON-safe: NaN becomes None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 class ResultsTable:
@@ -241,9 +228,9 @@ class ResultsTable:
             fcntl.flock(lock, fcntl.LOCK_EX)
             self.rows = self._read()
             row = self.rows.setdefault(trial_id, {"trial_id": trial_id})
-            row.update({k: _plain(v) for k, v in fields.items()})
+            row.update({k: json_safe(v) for k, v in fields.items()})
             rows = sorted(self.rows.values(), key=lambda r: r["trial_id"])
-            _write_json(self.workdir / "trials.json", rows)
+            write_json(self.workdir / "trials.json", rows)
             tmp = self.workdir / "trials.csv.tmp"
             with open(tmp, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=self.columns,
@@ -389,11 +376,11 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
             report=report)
         shutil.copy(staging / "retrain" / "model.keras", staging)
         shutil.copy(staging / "retrain" / "labels.txt", staging)
-        info["retrain_metrics"] = {k: _plain(v) for k, v in metrics.items()}
+        info["retrain_metrics"] = {k: json_safe(v) for k, v in metrics.items()}
     else:
         shutil.copy(source / "model.keras", staging)
         shutil.copy(source / "labels.txt", staging)
-    _write_json(staging / "hparams.json", info)
+    write_json(staging / "hparams.json", info)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(staging, out)
     return info

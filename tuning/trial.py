@@ -39,7 +39,9 @@ from data_pipeline.sources import Split, TextSplits, load_splits
 from data_pipeline.text import make_vectorizer, save_vocabulary
 from models.builder import build_model
 from tuning import verdict
+from tuning.verdict import best_row
 from tuning.devices import describe as describe_devices
+from tuning.files import write_atomic, write_json
 from tuning.tb_layout import write_layout
 from tuning.config import (Config, ConfigError, WorkdirError, differences,
                            from_dict)
@@ -55,16 +57,6 @@ HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy",
 LOG_RUNS = ("train", "validation", "gap")
 
 Report = Callable[[str], None]
-
-
-def _write_atomic(path: pathlib.Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_json(path: pathlib.Path, data) -> None:
-    _write_atomic(path, json.dumps(data, indent=2, allow_nan=True) + "\n")
 
 
 def read_history(path: pathlib.Path) -> list[dict[str, float]]:
@@ -122,7 +114,7 @@ class EpochRecorder(keras.callbacks.Callback):
         lines = [",".join(HISTORY_FIELDS)]
         lines += [",".join(repr(r[k]) for k in HISTORY_FIELDS)
                   for r in self.rows]
-        _write_atomic(self.path, "\n".join(lines) + "\n")
+        write_atomic(self.path, "\n".join(lines) + "\n")
         with self._writer.as_default(step=epoch):
             tf.summary.scalar("epoch_accuracy_gap", row["accuracy_gap"])
             tf.summary.scalar("epoch_loss_gap", row["loss_gap"])
@@ -135,24 +127,6 @@ class EpochRecorder(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._writer.close()
-
-
-def _is_better(objective: str, value: float, best: float) -> bool:
-    if math.isnan(value):
-        return False
-    if math.isnan(best):
-        return True
-    return value < best if objective.endswith("loss") else value > best
-
-
-def best_row(rows, objective: str) -> dict | None:
-    """The first row with the best `objective` (NaN never wins)."""
-    best = None
-    for row in rows:
-        if best is None or _is_better(objective, row[objective],
-                                      best[objective]):
-            best = row
-    return best
 
 
 class BestEpoch(keras.callbacks.Callback):
@@ -315,7 +289,7 @@ def train_and_evaluate(
                {"config": config.to_dict(), "runtime": runtime})
     save_vocabulary(vectorizer, workdir / "vocabulary.txt")
     write_layout(workdir)
-    _write_atomic(workdir / "labels.txt",
+    write_atomic(workdir / "labels.txt",
                   "".join(f"{name}\n" for name in splits.class_names))
 
     with strategy.scope():
@@ -338,7 +312,7 @@ def train_and_evaluate(
                      restore=config.train.restore_best_weights)
     # The backup goes last: an epoch is only marked done once its history
     # row and best-weights checkpoint are written.
-    callbacks = [
+    fit_callbacks = [
         keras.callbacks.TerminateOnNaN(),
         recorder,
         best,
@@ -349,7 +323,8 @@ def train_and_evaluate(
         *callbacks,
     ]
     model.fit(datasets["train"], validation_data=datasets["validation"],
-              epochs=config.train.epochs, callbacks=callbacks, shuffle=False,
+              epochs=config.train.epochs, callbacks=fit_callbacks,
+              shuffle=False,
               verbose=0)
 
     rows = recorder.rows

@@ -62,6 +62,24 @@ def judge(rows: Sequence[Mapping[str, float]], *,
 SLOPE_EPOCHS = 3
 
 
+def _is_better(objective: str, value: float, best: float) -> bool:
+    if math.isnan(value):
+        return False
+    if math.isnan(best):
+        return True
+    return value < best if objective.endswith("loss") else value > best
+
+
+def best_row(rows, objective: str) -> dict | None:
+    """The first row with the best `objective` (NaN never wins)."""
+    best = None
+    for row in rows:
+        if best is None or _is_better(objective, row[objective],
+                                      best[objective]):
+            best = row
+    return best
+
+
 def overfit_onset(rows: Sequence[Mapping[str, float]]) -> int | None:
     """The epoch from which validation loss rises while training loss
     keeps falling: the epoch after the validation-loss minimum, if that
@@ -107,11 +125,8 @@ def analyze(rows: Sequence[Mapping[str, float]], *, num_classes: int,
                "final_accuracy_gap": math.nan,
                "overfit_onset_epoch": overfit_onset(rows),
                "gap_slope": gap_slope(rows)}
-    candidates = [r for r in rows if math.isfinite(r[objective])]
-    if candidates:
-        sign = 1 if objective.endswith("loss") else -1
-        best = min(candidates, key=lambda r: (sign * r[objective],
-                                              r["epoch"]))
+    best = best_row(rows, objective)
+    if best is not None and math.isfinite(best[objective]):
         figures.update(
             best_epoch=best["epoch"], best_val_accuracy=best["val_accuracy"],
             accuracy_gap_at_best=best["accuracy"] - best["val_accuracy"])

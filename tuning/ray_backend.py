@@ -298,15 +298,11 @@ class StudyCallback(tune.Callback):
                 trial.trial_id, STOPPED_EARLY if early else COMPLETED,
                 "early stopping" if early else "", metrics)
             return
-        epoch = last.get("epoch", 0)
+        # Stopped by the scheduler: on_trial_result already recorded its
+        # last epoch's figures.
         reason = (f"stopped by the {self.runner.spec.algorithm} scheduler "
-                  f"after epoch {epoch}")
+                  f"after epoch {last.get('epoch', 0)}")
         self.runner.finish(trial.trial_id, STOPPED_EARLY, reason)
-        self.runner.table.update(trial.trial_id, epochs_run=epoch,
-                                 stopped_epoch=epoch,
-                                 best_objective=last.get("best_objective"),
-                                 best_epoch=last.get("best_epoch"),
-                                 final_accuracy_gap=last.get("accuracy_gap"))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.consecutive_failures += 1

@@ -82,33 +82,29 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
 
 def _run_keras_tuner(workdir, spec, table, progress, runtime, report):
     from tuning import kt_backend
-    from tuning.devices import parse_devices
-
-    groups = None
-    # Any packing flag runs the chief and workers as processes (others can
-    # join them with `rnntune worker`); otherwise trials run in this one.
-    if runtime.gpus_per_trial or runtime.concurrent_trials is not None:
-        import tensorflow as tf
-
-        from tuning import kt_distributed
-
-        gpus = len(tf.config.list_physical_devices("GPU"))
-        groups = ([] if runtime.concurrent_trials == 0 else
-                  kt_distributed.worker_groups(
-                      gpus=gpus, gpus_per_trial=int(runtime.gpus_per_trial),
-                      concurrent_trials=runtime.concurrent_trials))
     from tuning.runner import TrialRunner
 
-    if groups is None:  # one trial at a time, in this process
-        from tuning.devices import make_strategy
+    # Any packing flag runs the chief and workers as processes (others can
+    # join them with `rnntune worker`); otherwise trials run in this one.
+    if not (runtime.gpus_per_trial or runtime.concurrent_trials is not None):
+        from tuning.devices import make_strategy, parse_devices
 
         strategy = make_strategy(parse_devices(runtime.devices))
         runner = TrialRunner(workdir, spec, table, report=report,
                              on_event=progress, strategy=strategy)
         kt_backend.run(workdir, runner)
         return
+    import tensorflow as tf
+
+    from tuning import kt_distributed
+
+    groups = ([] if runtime.concurrent_trials == 0 else
+              kt_distributed.worker_groups(
+                  gpus=len(tf.config.list_physical_devices("GPU")),
+                  gpus_per_trial=int(runtime.gpus_per_trial),
+                  concurrent_trials=runtime.concurrent_trials))
     runner = TrialRunner(workdir, spec, table, report=report,
-                         on_event=progress)
+                         on_event=progress)  # the chief trains nothing
     kt_distributed.run(workdir, lambda: kt_backend.run(workdir, runner),
                        groups=groups, devices=runtime.devices,
                        host=runtime.oracle_host, port=runtime.oracle_port,

@@ -131,6 +131,7 @@ def cmd_tune(args) -> int:
     from tuning.study import StudyFailed
 
     spec = None if args.resume else _study_spec(args)
+    _check_backend_flags(args, spec)
     runtime = _runtime(args)
     _quiet_tensorflow()
     from tuning.tune import run_study
@@ -143,6 +144,23 @@ def cmd_tune(args) -> int:
         print(f"rnntune: study stopped: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+# Runtime flags that only one backend reads: given to the other, an error.
+BACKEND_FLAGS = {"ray": ("ray_address", "cpus_per_trial"),
+                 "keras-tuner": ("oracle_host", "oracle_port")}
+
+
+def _check_backend_flags(args, spec) -> None:
+    from tuning.study import load_spec
+
+    backend = (spec or load_spec(pathlib.Path(args.workdir))).backend
+    for owner, flags in BACKEND_FLAGS.items():
+        for flag in flags:
+            if owner != backend and getattr(args, flag, None) is not None:
+                raise UsageError(
+                    f"--{flag.replace('_', '-')} applies to the {owner} "
+                    f"backend; this study uses {backend}")
 
 
 RUNTIME_FLAGS = ("devices", "gpus_per_trial", "cpus_per_trial",
@@ -200,6 +218,7 @@ def cmd_submit_slurm(args) -> int:
     from launch.slurm import SlurmSpec, render
 
     spec = _study_spec(args)
+    _check_backend_flags(args, spec)
     if args.mode != "single" and spec.backend != args.mode:
         raise UsageError(f"--mode {args.mode} runs a {args.mode} study; got "
                          f"--backend {spec.backend}")
@@ -246,6 +265,7 @@ def cmd_submit_k8s(args) -> int:
     from launch.k8s import RayJobSpec, render
 
     spec = _study_spec(args)
+    _check_backend_flags(args, spec)
     if spec.backend != "ray":
         raise UsageError("a RayJob runs a ray study; got --backend "
                          f"{spec.backend}")

@@ -76,6 +76,8 @@ AuthType=auth/munge
 CredType=cred/munge
 MpiDefault=none
 MailProg=/bin/true
+# A requeued job waits cred_expire seconds (default 120) before it starts again.
+AuthInfo=cred_expire=10
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux

@@ -12,12 +12,16 @@ import time
 
 import keras
 
+from data_pipeline.pipeline import VectorizedSplits
 from data_pipeline.sources import TextSplits, load_splits
 from tuning import hparams_log
 from tuning.study import (COMPLETED, FAILED, RUNNING, STOPPED_EARLY,
                           ResultsTable, StudySpec, failure_reason,
                           summary_fields)
 from tuning.trial import train_and_evaluate
+
+KEEP_VECTORIZED = 4  # distinct data settings whose ids a process keeps
+
 
 def _release_freed_memory() -> None:
     """Returns freed heap pages to the OS (glibc), so the resident size
@@ -58,12 +62,28 @@ class TrialRunner:
         self.strategy = strategy
         self.record = record
         self._splits: dict[tuple, TextSplits] = {}
+        self._vectorized: dict[tuple, VectorizedSplits] = {}
 
     def splits(self, data) -> TextSplits:
         """Loads each distinct split once per process (shared by trials)."""
         if data.split_key not in self._splits:
             self._splits[data.split_key] = load_splits(data)
         return self._splits[data.split_key]
+
+    def vectorized(self, data) -> VectorizedSplits:
+        """Vectorizes each distinct split and vocabulary once per process:
+        trials that only change the model or training share the ids. The
+        most recently used few are kept (a space over `data.*` values)."""
+        key = (data.split_key, data.max_tokens, data.sequence_length)
+        found = self._vectorized.pop(key, None)
+        if found is None:
+            found = VectorizedSplits.build(
+                self.splits(data), max_tokens=data.max_tokens,
+                sequence_length=data.sequence_length)
+        self._vectorized[key] = found  # now the most recent
+        while len(self._vectorized) > KEEP_VECTORIZED:
+            del self._vectorized[next(iter(self._vectorized))]
+        return found
 
     def trial_dir(self, trial_id: str) -> pathlib.Path:
         return self.workdir / "trials" / trial_id
@@ -105,7 +125,8 @@ class TrialRunner:
         try:
             metrics = train_and_evaluate(
                 config, self.trial_dir(trial_id), strategy=self.strategy,
-                splits=self.splits(config.data), report=prefixed,
+                splits=self.splits(config.data),
+                vectorized=self.vectorized(config.data), report=prefixed,
                 callbacks=callbacks, keep_state=keep_state)
         except Exception as e:  # any trial error is the trial's failure
             reason = failure_reason(e)

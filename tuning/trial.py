@@ -34,9 +34,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from data_pipeline.pipeline import make_dataset
+from data_pipeline.pipeline import VectorizedSplits
 from data_pipeline.sources import Split, TextSplits, load_splits
-from data_pipeline.text import make_vectorizer, save_vocabulary
+from data_pipeline.text import save_vocabulary
 from models.builder import build_model
 from tuning import verdict
 from tuning.verdict import best_row
@@ -212,6 +212,7 @@ def train_and_evaluate(
     *,
     strategy: tf.distribute.Strategy | None = None,
     splits: TextSplits | None = None,
+    vectorized: VectorizedSplits | None = None,
     report: Report = print,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     keep_state: bool = False,
@@ -225,6 +226,9 @@ def train_and_evaluate(
             resumes from its last finished epoch.
         strategy: distribution strategy (default: the current one).
         splits: already loaded data (`load_splits(config.data)` if None).
+        vectorized: `splits` already vectorized with `config.data`'s
+            vocabulary size and length (shared by a study's trials); built
+            here if None.
         report: receives one line per event (epoch finished, resume).
         callbacks: more Keras callbacks, run after each epoch's history row
             and backup are written (the tuners report epochs through them).
@@ -256,17 +260,16 @@ def train_and_evaluate(
     started = time.perf_counter()
 
     keras.utils.set_random_seed(config.train.seed)
-    vectorizer = make_vectorizer(
-        max_tokens=config.data.max_tokens,
-        sequence_length=config.data.sequence_length,
-        train_texts=splits.train.texts)
+    if vectorized is None:
+        vectorized = VectorizedSplits.build(
+            splits, max_tokens=config.data.max_tokens,
+            sequence_length=config.data.sequence_length)
+    vectorizer = vectorized.vectorizer
     datasets = {
-        name: make_dataset(split, vectorizer,
-                           global_batch_size=global_batch_size,
-                           shuffle=name == "train", seed=config.data.seed)
-        for name, split in (("train", splits.train),
-                            ("validation", splits.validation),
-                            ("test", splits.test)) if split is not None
+        name: vectorized.dataset(name, global_batch_size=global_batch_size,
+                                 shuffle=name == "train",
+                                 seed=config.data.seed)
+        for name in vectorized.ids
     }
 
     workdir.mkdir(parents=True, exist_ok=True)

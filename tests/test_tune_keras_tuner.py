@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -316,3 +317,21 @@ def test_hyperband_rounds_continue_their_parent_trial(base, tmp_path):
         assert len(mine) == child.hyperparameters.values["tuner/epochs"]
         assert any(f"[trial {child.trial_id}] resuming at epoch "
                    f"{start + 1}/" in line for line in lines)
+
+
+@pytest.mark.parametrize("algorithm", ["random", "hyperband", "bayesian"])
+def test_a_study_seed_samples_the_same_values_every_run(algorithm, base,
+                                                        tmp_path):
+    from tuning.kt_backend import make_oracle
+
+    def first_values(seed, global_state):
+        random.seed(global_state)  # what a seedless oracle would draw from
+        oracle = make_oracle(study_spec(
+            base, TINY_SPACE, backend="keras-tuner", algorithm=algorithm,
+            max_trials=3, seed=seed))
+        oracle._set_project_dir(str(tmp_path), f"{seed}-{global_state}")
+        return [oracle.populate_space(str(i))["values"] for i in range(3)]
+
+    assert first_values(0, 1) == first_values(0, 2)  # 0 is a seed too
+    assert first_values(7, 1) == first_values(7, 2)
+    assert first_values(0, 1) != first_values(7, 1)

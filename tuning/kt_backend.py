@@ -55,7 +55,10 @@ def hyperparameters(space: SearchSpace) -> "kt.HyperParameters":
 
 def make_oracle(spec: StudySpec) -> "kt.Oracle":
     objective = kt.Objective(spec.objective, spec.mode)
-    common = dict(objective=objective, seed=spec.seed,
+    # Keras Tuner takes a falsy seed for "no seed" (a random one from the
+    # global `random` state): shifted, every study seed, 0 included,
+    # samples the same values on every run.
+    common = dict(objective=objective, seed=spec.seed + 1,
                   hyperparameters=hyperparameters(spec.space),
                   allow_new_entries=False, tune_new_entries=False,
                   max_consecutive_failed_trials=spec.max_consecutive_failures)

@@ -1,6 +1,6 @@
 """The seed notebook's input against rnntune's pipeline, for the seed LSTM.
 
-    python benchmarks/input_pipeline.py [--epochs 3] [--workdir DIR]
+    python benchmarks/input_pipeline.py [--epochs 5] [--workdir DIR]
 
 Both sides train the same model (the notebook's two-layer LSTM 64/32,
 Dense 16, sigmoid; 10,000 tokens, 100 steps, batch 128, Adam) on the same
@@ -13,13 +13,17 @@ Dense 16, sigmoid; 10,000 tokens, 100 steps, batch 128, Adam) on the same
 - no-input baseline: the same model on token-id batches already in memory,
   so its step time is the model's alone.
 
+The three train one epoch each in turn (the order rotating), so that all
+see the same machine: a shared machine's speed drifts over minutes.
+
 Printed: seconds per epoch (epoch 1 includes tracing and, for rnntune,
 adapting the vectorizer and vectorizing both splits), the ratio rnntune /
-seed, validation accuracy after the last epoch, and two views of input
-cost: the step time over the no-input baseline (`1 - baseline step /
-step`, steady-state epochs; for the seed it includes the in-model
-vectorization), and the share of step time spent waiting in
-`next(iterator)` over one more epoch of `train_on_batch`.
+seed (steady: the median of each later round's ratio), validation
+accuracy after the last epoch, and two views of input cost: the step time
+over the no-input baseline (`1 - baseline step / step`, steady-state
+epochs; for the seed it includes the in-model vectorization), and the
+share of step time spent waiting in `next(iterator)` over one more epoch
+of `train_on_batch`.
 """
 
 import argparse
@@ -87,13 +91,6 @@ def compiled(model: keras.Model) -> keras.Model:
     return model
 
 
-def fit(model, train, validation, epochs) -> EpochTimer:
-    timer = EpochTimer()
-    model.fit(train, validation_data=validation, epochs=epochs, verbose=0,
-              callbacks=[timer])
-    return timer
-
-
 def input_wait_share(model: keras.Model, dataset: tf.data.Dataset) -> float:
     """Share of one epoch's step time spent waiting in `next(iterator)`.
 
@@ -127,7 +124,7 @@ def as_split(dataset: tf.data.Dataset) -> Split:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--workdir", default=None,
                         help="where to write the review files (temporary)")
     args = parser.parse_args(argv)
@@ -149,8 +146,6 @@ def main(argv=None) -> int:
         seed_model = compiled(keras.Sequential(
             [keras.Input(shape=(), dtype="string"), seed_vectorizer,
              *inner.layers[1:]]))
-        seed = fit(seed_model, train_ds, val_ds, args.epochs)
-        seed_wait = input_wait_share(seed_model, train_ds)
 
         # rnntune's pipeline over the very same files; vectorizing both
         # splits (and adapting) counts as part of its first epoch.
@@ -166,28 +161,37 @@ def main(argv=None) -> int:
         ours.set_weights(initial)
         train_ids = vectorized.dataset("train", global_batch_size=BATCH,
                                        shuffle=True, seed=SEED)
-        rnntune = fit(compiled(ours), train_ids,
-                      vectorized.dataset("validation",
-                                         global_batch_size=BATCH,
-                                         shuffle=False, seed=SEED),
-                      args.epochs)
-        rnntune.seconds[0] += preparing
-        rnntune_wait = input_wait_share(ours, train_ids)
+        val_ids = vectorized.dataset("validation", global_batch_size=BATCH,
+                                     shuffle=False, seed=SEED)
 
         # The model alone: batches already in memory.
         ids = vectorize(train.texts, vectorizer)
         steps = len(ids) // BATCH
         in_memory = tf.data.Dataset.from_tensor_slices((
             ids[:steps * BATCH].reshape(steps, BATCH, -1),
-            train.labels[:steps * BATCH].reshape(steps, BATCH)))
-        val_ids = tf.data.Dataset.from_tensor_slices((
-            vectorize(validation.texts, vectorizer),
-            validation.labels)).batch(BATCH)
+            train.labels[:steps * BATCH].reshape(steps, BATCH))).cache()
         bare = build_model(MODEL, vocab_size=10000, sequence_length=100,
                            num_classes=2)
         bare.set_weights(initial)
-        baseline = fit(compiled(bare), in_memory.cache(), val_ids.cache(),
-                       args.epochs)
+
+        # One epoch of each in turn, the order rotating every round, so
+        # the three see the same machine (a shared machine's speed drifts
+        # over minutes).
+        sides = {"seed": (seed_model, train_ds, val_ds),
+                 "rnntune": (compiled(ours), train_ids, val_ids),
+                 "in-memory": (compiled(bare), in_memory, val_ids)}
+        timers = {name: EpochTimer() for name in sides}
+        for epoch in range(args.epochs):
+            names = list(sides)
+            for name in names[epoch % 3:] + names[:epoch % 3]:
+                model, train_data, val_data = sides[name]
+                model.fit(train_data, validation_data=val_data,
+                          initial_epoch=epoch, epochs=epoch + 1, verbose=0,
+                          callbacks=[timers[name]])
+        seed, rnntune, baseline = timers.values()
+        rnntune.seconds[0] += preparing
+        seed_wait = input_wait_share(seed_model, train_ds)
+        rnntune_wait = input_wait_share(ours, train_ids)
 
     def per_step(timer):
         return statistics.median(
@@ -200,8 +204,9 @@ def main(argv=None) -> int:
         "rnntune_epoch_seconds": rnntune.seconds,
         "baseline_epoch_seconds": baseline.seconds,
         "ratio_first_epoch": rnntune.seconds[0] / seed.seconds[0],
-        "ratio_steady_epoch": (statistics.median(rnntune.seconds[1:])
-                               / statistics.median(seed.seconds[1:])),
+        # Median of the same rounds' ratios, epoch 1 (tracing) left out.
+        "ratio_steady_epoch": statistics.median(
+            r / s for r, s in zip(rnntune.seconds[1:], seed.seconds[1:])),
         "ratio_all_epochs": sum(rnntune.seconds) / sum(seed.seconds),
         "seed_val_accuracy": seed.val_accuracy[-1],
         "rnntune_val_accuracy": rnntune.val_accuracy[-1],

@@ -12,6 +12,7 @@ import time
 
 import keras
 
+from data_pipeline.config import DataConfig
 from data_pipeline.pipeline import VectorizedSplits
 from data_pipeline.sources import TextSplits, load_splits
 from tuning import hparams_log
@@ -62,7 +63,7 @@ class TrialRunner:
         self.strategy = strategy
         self.record = record
         self._splits: dict[tuple, TextSplits] = {}
-        self._vectorized: dict[tuple, VectorizedSplits] = {}
+        self._vectorized: dict[DataConfig, VectorizedSplits] = {}
 
     def splits(self, data) -> TextSplits:
         """Loads each distinct split once per process (shared by trials)."""
@@ -74,13 +75,12 @@ class TrialRunner:
         """Vectorizes each distinct split and vocabulary once per process:
         trials that only change the model or training share the ids. The
         most recently used few are kept (a space over `data.*` values)."""
-        key = (data.split_key, data.max_tokens, data.sequence_length)
-        found = self._vectorized.pop(key, None)
+        found = self._vectorized.pop(data, None)  # keyed by every field
         if found is None:
             found = VectorizedSplits.build(
                 self.splits(data), max_tokens=data.max_tokens,
                 sequence_length=data.sequence_length)
-        self._vectorized[key] = found  # now the most recent
+        self._vectorized[data] = found  # now the most recent
         while len(self._vectorized) > KEEP_VECTORIZED:
             del self._vectorized[next(iter(self._vectorized))]
         return found

@@ -6,6 +6,7 @@ from typing import Literal
 
 Source = Literal["imdb", "rotten_tomatoes", "directory", "csv", "aclimdb"]
 SOURCE_NAMES: tuple[str, ...] = typing.get_args(Source)
+DecodeErrors = Literal["strict", "replace", "skip"]
 
 ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 
@@ -29,6 +30,10 @@ class DataConfig:
         cache_dir: download cache for `aclimdb` (default `~/.keras`).
         text_column: CSV column holding the texts.
         label_column: CSV column holding the labels.
+        decode_errors: what to do with a file (directory sources) or a
+            row (CSV) that is not UTF-8: `strict` refuses the data set,
+            `replace` keeps it with U+FFFD for the bad bytes, `skip`
+            leaves it out; both say how many they touched.
         validation_split: share of the training texts held out for
             validation.
         test_split: share of all texts held out for test, for sources
@@ -47,6 +52,7 @@ class DataConfig:
     cache_dir: str | None = None
     text_column: str = "text"
     label_column: str = "label"
+    decode_errors: DecodeErrors = "strict"
     validation_split: float = 0.2
     test_split: float = 0.1
     max_examples: int = 0
@@ -57,6 +63,9 @@ class DataConfig:
     def __post_init__(self):
         _require(self.source in SOURCE_NAMES, "source", self.source,
                  f"one of {', '.join(SOURCE_NAMES)}")
+        _require(self.decode_errors in typing.get_args(DecodeErrors),
+                 "decode_errors", self.decode_errors,
+                 "one of strict, replace, skip")
         needs_path = self.source in ("directory", "csv")
         _require(not needs_path or bool(self.path), "path", self.path,
                  f"a path, since source={self.source!r} reads one")

@@ -8,9 +8,12 @@ depend only on the data and `DataConfig.seed`:
     splits.train.texts[0], splits.class_names[splits.train.labels[0]]
 """
 
+import codecs
 import csv
 import dataclasses
+import errno
 import importlib.resources
+import io
 import os
 import pathlib
 import sys
@@ -45,6 +48,8 @@ class TextSplits:
     test: Split | None
     class_names: tuple[str, ...]
     description: str
+    notes: tuple[str, ...] = ()  # what reading skipped or repaired
+    stats: dict = dataclasses.field(default_factory=dict)  # the same, counted
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +60,8 @@ class _Labelled:
     test: Split | None
     class_names: tuple[str, ...]
     description: str
+    notes: tuple[str, ...] = ()
+    stats: dict = dataclasses.field(default_factory=dict)
 
 
 def _split(texts: Sequence[str], labels: Sequence[int]) -> Split:
@@ -86,26 +93,85 @@ def _read_embedded(name: str) -> _Labelled:
     )
 
 
-def _read_text_file(path: pathlib.Path) -> str:
+class _Reading:
+    """What reading a source skipped, repaired or ignored, for the user."""
+
+    def __init__(self, decode_errors: str):
+        self.decode_errors = decode_errors
+        self.hidden: list[str] = []  # hidden files and folders ignored
+        self.undecodable: list[str] = []  # files or rows not UTF-8
+
+    def notes(self, unit: str) -> tuple[str, ...]:
+        notes = []
+        if self.hidden:
+            shown = ", ".join(self.hidden[:3]) + (
+                ", ..." if len(self.hidden) > 3 else "")
+            notes.append(f"ignored {len(self.hidden)} hidden file(s) or "
+                         f"folder(s): {shown}")
+        if self.undecodable:
+            done = ("replaced the undecodable bytes of" if
+                    self.decode_errors == "replace" else "skipped")
+            shown = ", ".join(self.undecodable[:3]) + (
+                ", ..." if len(self.undecodable) > 3 else "")
+            notes.append(f"data.decode_errors={self.decode_errors}: {done} "
+                         f"{len(self.undecodable)} {unit}(s) that are not "
+                         f"UTF-8: {shown}")
+        return tuple(notes)
+
+    def stats(self) -> dict:
+        return {"decode_errors": self.decode_errors,
+                "hidden_ignored": len(self.hidden),
+                ("replaced" if self.decode_errors == "replace"
+                 else "skipped"): len(self.undecodable)}
+
+
+def _hidden(path: pathlib.Path) -> bool:
+    return path.name.startswith(".")
+
+
+_LINK_ERRORS = {
+    errno.ELOOP: "a symbolic link loop",
+    errno.ENOENT: "a dangling symbolic link (its target is missing)",
+    errno.EISDIR: "a directory, not a text file",
+}
+
+
+def _read_text_file(path: pathlib.Path, reading: _Reading) -> str | None:
+    """The file's text; None if `data.decode_errors=skip` skips it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+    except OSError as e:
+        what = _LINK_ERRORS.get(e.errno, e.strerror)
+        raise DataError(f"{path}: cannot be read: {what}; remove it or "
+                        "point it at a text file") from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise DataError(
-            f"{path}: not UTF-8 text (byte {e.start}); convert it to UTF-8 "
-            "or remove it"
-        ) from None
+        if reading.decode_errors == "strict":
+            raise DataError(
+                f"{path}: not UTF-8 text (byte {e.start}); convert it to "
+                "UTF-8, remove it, or set data.decode_errors=replace or "
+                "skip") from None
+        reading.undecodable.append(path.name)
+        if reading.decode_errors == "skip":
+            return None
+        text = data.decode("utf-8", errors="replace")
     if not text.strip():
         raise DataError(f"{path}: empty text; remove the file or fill it")
     return text
 
 
 def _read_class_folders(
-    root: pathlib.Path, *, ignored: Sequence[str] = ()
+    root: pathlib.Path, reading: _Reading, *, ignored: Sequence[str] = ()
 ) -> tuple[tuple[str, ...], list[str], list[int]]:
-    """Reads `root/<class>/*.txt`: class names sorted, as Keras does."""
-    folders = sorted(
-        p for p in root.iterdir() if p.is_dir() and p.name not in ignored
-    )
+    """Reads `root/<class>/*.txt`: class names sorted, as Keras does.
+    Hidden files and folders (`.DS_Store`, `.ipynb_checkpoints/`) are
+    ignored and counted."""
+    entries = sorted(root.iterdir())
+    reading.hidden += [f"{root.name}/{p.name}" for p in entries
+                       if _hidden(p)]
+    folders = [p for p in entries if p.is_dir() and not _hidden(p)
+               and p.name not in ignored]
     if not folders:
         raise DataError(
             f"{root}: no class folders; expected {root}/<class>/*.txt with "
@@ -119,28 +185,35 @@ def _read_class_folders(
     texts, labels = [], []
     for label, folder in enumerate(folders):
         files = sorted(folder.glob("*.txt"))
+        reading.hidden += [f"{folder.name}/{p.name}"
+                           for p in folder.iterdir() if _hidden(p)]
+        files = [f for f in files if not _hidden(f)]
         if not files:
             raise DataError(
                 f"{folder}: class folder has no .txt files; add texts or "
                 "remove the folder"
             )
-        texts.extend(_read_text_file(f) for f in files)
-        labels.extend([label] * len(files))
+        for f in files:
+            text = _read_text_file(f, reading)
+            if text is not None:
+                texts.append(text)
+                labels.append(label)
     return tuple(p.name for p in folders), texts, labels
 
 
-def _read_directory(path: pathlib.Path) -> _Labelled:
+def _read_directory(path: pathlib.Path, decode_errors: str) -> _Labelled:
     if not path.exists():
         raise DataError(f"{path}: no such directory")
     if not path.is_dir():
         raise DataError(f"{path}: not a directory; use data.source=csv "
                         "for a CSV file")
+    reading = _Reading(decode_errors)
     if (path / "train").is_dir() and (path / "test").is_dir():
         names, texts, labels = _read_class_folders(
-            path / "train", ignored=ACLIMDB_IGNORED
+            path / "train", reading, ignored=ACLIMDB_IGNORED
         )
         test_names, test_texts, test_labels = _read_class_folders(
-            path / "test", ignored=ACLIMDB_IGNORED
+            path / "test", reading, ignored=ACLIMDB_IGNORED
         )
         if test_names != names:
             raise DataError(
@@ -155,44 +228,109 @@ def _read_directory(path: pathlib.Path) -> _Labelled:
                 f"{path} (train/test layout, {len(texts)} + "
                 f"{len(test_texts)} texts)"
             ),
+            notes=reading.notes("file"),
+            stats=reading.stats(),
         )
-    names, texts, labels = _read_class_folders(path)
+    names, texts, labels = _read_class_folders(path, reading)
     return _Labelled(
         pool=_split(texts, labels),
         test=None,
         class_names=names,
         description=f"{path} ({len(texts)} texts, {len(names)} classes)",
+        notes=reading.notes("file"),
+        stats=reading.stats(),
     )
 
 
-def _read_csv(path: pathlib.Path, text_column: str,
-              label_column: str) -> _Labelled:
+# What spreadsheet and pandas exports write for a missing value.
+MISSING_LABELS = frozenset({"", "nan", "na", "n/a", "<na>", "#n/a", "null",
+                            "none"})
+
+
+def _decode_csv(path: pathlib.Path, reading: _Reading
+                ) -> tuple[str, set[int]]:
+    """The file's text (a UTF-8 BOM dropped) and the physical lines that
+    held undecodable bytes (replaced by U+FFFD)."""
+    data = path.read_bytes()
+    bad: list[int] = []
+
+    def record(e: UnicodeDecodeError):
+        bad.append(e.start)
+        return "\ufffd", e.end
+
+    codecs.register_error("rnntune.csv", record)
+    text = data.decode("utf-8-sig", errors="rnntune.csv")
+    lines = {data.count(b"\n", 0, offset) + 1 for offset in bad}
+    if lines and reading.decode_errors == "strict":
+        raise DataError(
+            f"{path}, line {min(lines)}: not UTF-8 text (byte {bad[0]}); "
+            "convert the file to UTF-8, or set data.decode_errors=replace "
+            "or skip")
+    return text, lines
+
+
+def _read_csv(path: pathlib.Path, text_column: str, label_column: str,
+              decode_errors: str) -> _Labelled:
+    if path.is_dir():
+        raise DataError(f"{path}: a directory, not a CSV file; use "
+                        "data.source=directory for class-per-folder texts")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     csv.field_size_limit(sys.maxsize)
+    reading = _Reading(decode_errors)
+    content, bad_lines = _decode_csv(path, reading)
+    reader = csv.reader(io.StringIO(content, newline=""))
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            columns = reader.fieldnames or []
-            missing = [c for c in (text_column, label_column)
-                       if c not in columns]
-            if missing:
+        columns = next(reader)
+    except StopIteration:
+        raise DataError(f"{path}: empty file; expected a header line "
+                        f"naming {text_column!r} and {label_column!r}"
+                        ) from None
+    except csv.Error as e:
+        raise DataError(f"{path}, line 1: {e}") from None
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise DataError(f"{path}, line 1: the header names column "
+                        f"{', '.join(map(repr, twice))} twice; give each "
+                        "column its own name")
+    missing = [c for c in (text_column, label_column) if c not in columns]
+    if missing:
+        raise DataError(
+            f"{path}: no column {', '.join(map(repr, missing))}; "
+            f"columns are {', '.join(map(repr, columns)) or 'none'} "
+            "(set data.text_column / data.label_column)"
+        )
+    text_at, label_at = columns.index(text_column), columns.index(
+        label_column)
+    texts, raw = [], []
+    first = reader.line_num + 1
+    try:
+        for row in reader:
+            line, last = first, reader.line_num
+            first = last + 1
+            if not row:
+                continue  # a blank line
+            if row == columns:
                 raise DataError(
-                    f"{path}: no column {', '.join(map(repr, missing))}; "
-                    f"columns are {', '.join(map(repr, columns)) or 'none'} "
-                    "(set data.text_column / data.label_column)"
-                )
-            rows = [(r[text_column], r[label_column]) for r in reader]
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    for line, (text, label) in enumerate(rows, start=2):
-        if not (text or "").strip():
-            raise DataError(f"{path}, line {line}: empty text in column "
-                            f"{text_column!r}")
-        if not (label or "").strip():
-            raise DataError(f"{path}, line {line}: empty label in column "
-                            f"{label_column!r}")
-    raw = [label.strip() for _, label in rows]
+                    f"{path}, line {line}: repeats the header (files "
+                    "joined together?); remove the line")
+            if bad_lines.intersection(range(line, last + 1)):
+                reading.undecodable.append(f"line {line}")
+                if decode_errors == "skip":
+                    continue
+            text = row[text_at] if text_at < len(row) else ""
+            label = row[label_at] if label_at < len(row) else ""
+            if not text.strip():
+                raise DataError(f"{path}, line {line}: empty text in "
+                                f"column {text_column!r}")
+            if label.strip().lower() in MISSING_LABELS:
+                raise DataError(
+                    f"{path}, line {line}: missing label ({label!r}) in "
+                    f"column {label_column!r}; every row needs a label")
+            texts.append(text)
+            raw.append(label.strip())
+    except csv.Error as e:
+        raise DataError(f"{path}, line {reader.line_num}: {e}") from None
     try:
         keys = [int(x) for x in raw]  # numeric labels sort as numbers
     except ValueError:
@@ -207,10 +345,12 @@ def _read_csv(path: pathlib.Path, text_column: str,
     labels = [index[key] for key in keys]
     names = tuple(str(key) for key in ordered)
     return _Labelled(
-        pool=_split([t for t, _ in rows], labels),
+        pool=_split(texts, labels),
         test=None,
         class_names=names,
-        description=f"{path} ({len(rows)} rows, {len(names)} classes)",
+        description=f"{path} ({len(texts)} rows, {len(names)} classes)",
+        notes=reading.notes("row"),
+        stats=reading.stats(),
     )
 
 
@@ -248,11 +388,12 @@ SOURCES: dict[str, Callable[[DataConfig], _Labelled]] = {
     "imdb": lambda c: _read_embedded("imdb"),
     "rotten_tomatoes": lambda c: _read_embedded("rotten_tomatoes"),
     "directory": lambda c: _read_directory(
-        pathlib.Path(os.path.expanduser(c.path))),
+        pathlib.Path(os.path.expanduser(c.path)), c.decode_errors),
     "csv": lambda c: _read_csv(
         pathlib.Path(os.path.expanduser(c.path)), c.text_column,
-        c.label_column),
-    "aclimdb": lambda c: _read_directory(download_aclimdb(c.url, c.cache_dir)),
+        c.label_column, c.decode_errors),
+    "aclimdb": lambda c: _read_directory(download_aclimdb(c.url, c.cache_dir),
+                                         c.decode_errors),
 }
 
 
@@ -317,6 +458,8 @@ def load_splits(config: DataConfig) -> TextSplits:
         test=test,
         class_names=labelled.class_names,
         description=labelled.description,
+        notes=labelled.notes,
+        stats=labelled.stats,
     )
     for name in ("train", "validation"):
         if len(getattr(splits, name)) == 0:

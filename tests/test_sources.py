@@ -156,7 +156,42 @@ def _bad_inputs(tmp_path):
     _write(one_label, "text,label\na,1\nb,1\n")
     as_file = tmp_path / "file.txt"
     _write(as_file, "x")
+    links = {}
+    for kind in ("loop", "dangling", "folder"):
+        tree = make_class_tree(tmp_path / kind, {"pos": 2, "neg": 2})
+        links[kind] = tree
+    (links["loop"] / "pos" / "loop.txt").symlink_to("loop.txt")
+    (links["dangling"] / "pos" / "gone.txt").symlink_to(tmp_path / "gone")
+    (links["folder"] / "pos" / "notes.txt").mkdir()
+    nan_label = tmp_path / "nan.csv"
+    _write(nan_label, 'text,label\n"a\nlong one",1\nb,NaN\nc,0\n')
+    twice = tmp_path / "twice.csv"
+    _write(twice, "text,label,text\na,1,x\nb,0,y\n")
+    joined = tmp_path / "joined.csv"
+    _write(joined, "text,label\na,1\nb,0\ntext,label\nc,1\n")
+    latin_csv = tmp_path / "latin.csv"
+    _write(latin_csv, "text,label\nfine,1\ncaf\xe9,0\n".encode("latin-1"))
     return [
+        ("symlink loop", DataConfig(source="directory",
+                                    path=str(links["loop"])),
+         "loop.txt: cannot be read: a symbolic link loop"),
+        ("dangling link", DataConfig(source="directory",
+                                     path=str(links["dangling"])),
+         "gone.txt: cannot be read: a dangling symbolic link"),
+        ("folder named .txt", DataConfig(source="directory",
+                                         path=str(links["folder"])),
+         "notes.txt: cannot be read: a directory, not a text file"),
+        ("csv NaN label", DataConfig(source="csv", path=str(nan_label)),
+         "nan.csv, line 4: missing label ('NaN') in column 'label'"),
+        ("csv column twice", DataConfig(source="csv", path=str(twice)),
+         "twice.csv, line 1: the header names column 'text' twice"),
+        ("csv header again", DataConfig(source="csv", path=str(joined)),
+         "joined.csv, line 4: repeats the header"),
+        ("csv not utf-8", DataConfig(source="csv", path=str(latin_csv)),
+         "latin.csv, line 3: not UTF-8 text"),
+        ("csv on a directory", DataConfig(source="csv",
+                                          path=str(links["loop"])),
+         "a directory, not a CSV file; use data.source=directory"),
         ("missing", DataConfig(source="directory",
                                path=str(tmp_path / "nope")),
          "nope: no such directory"),
@@ -188,3 +223,58 @@ def test_bad_inputs_raise_one_line_data_errors(tmp_path):
             load_splits(config)
         assert expected in str(e.value), description
         assert "\n" not in str(e.value), description
+
+
+def test_hidden_files_and_folders_are_ignored_and_counted(tmp_path):
+    root = make_class_tree(tmp_path / "texts", {"pos": 3, "neg": 3})
+    _write(root / ".DS_Store", b"\x00\x01")
+    _write(root / "pos" / ".hidden.txt", "a hidden text")
+    _write(root / ".ipynb_checkpoints" / "x.txt", "a checkpoint copy")
+    _write(root / "neg" / ".ipynb_checkpoints" / "0-checkpoint.txt", "copy")
+    splits = load_splits(DataConfig(source="directory", path=str(root),
+                                    validation_split=0.5, test_split=0))
+    assert splits.class_names == ("neg", "pos")
+    assert sorted(_all_texts(splits)) == sorted(
+        f"{c} review number {i} with words<br />and more words."
+        for c in ("pos", "neg") for i in range(3))
+    assert splits.stats["hidden_ignored"] == 4
+    assert splits.notes[0].startswith(
+        "ignored 4 hidden file(s) or folder(s): ")
+
+
+@pytest.mark.parametrize("mode", ["replace", "skip"])
+def test_decode_errors_replace_or_skip_and_say_so(tmp_path, mode):
+    root = make_class_tree(tmp_path / "texts", {"pos": 3, "neg": 3})
+    _write(root / "neg" / "latin.txt", "caf\xe9 cr\xe8me".encode("latin-1"))
+    csv_path = tmp_path / "rows.csv"
+    _write(csv_path, b"text,label\nfine,1\ncaf\xe9,0\n\"two\nlines \xff\",1"
+           b"\nok,0\ngood,1\nbad,0\n")
+    for config, unit, total in (
+            (DataConfig(source="directory", path=str(root), test_split=0,
+                        validation_split=0.5, decode_errors=mode),
+             "file", 7),
+            (DataConfig(source="csv", path=str(csv_path), test_split=0,
+                        validation_split=0.5, decode_errors=mode),
+             "row", 6)):
+        splits = load_splits(config)
+        texts = list(_all_texts(splits))
+        assert len(texts) == (total if mode == "replace" else total - 2
+                              if unit == "row" else total - 1)
+        assert splits.stats == {"decode_errors": mode, "hidden_ignored": 0,
+                                ("replaced" if mode == "replace"
+                                 else "skipped"): 2 if unit == "row" else 1}
+        assert f"{unit}(s) that are not UTF-8" in splits.notes[0]
+        if mode == "replace":
+            assert any("\ufffd" in t for t in texts)
+    assert "line 3, line 4" in splits.notes[0]  # where the rows start
+
+
+def test_csv_accepts_a_byte_order_mark_and_blank_lines(tmp_path):
+    path = tmp_path / "bom.csv"
+    _write(path, "\ufefftext,label\nhello there,pos\n\nbye now,neg\n"
+           "hi,pos\nbye,neg\n", encoding="utf-8")
+    splits = load_splits(DataConfig(source="csv", path=str(path),
+                                    test_split=0, validation_split=0.5))
+    assert splits.class_names == ("neg", "pos")
+    assert sorted(_all_texts(splits)) == ["bye", "bye now", "hello there",
+                                          "hi"]

@@ -1,5 +1,7 @@
 """The seed notebook's text standardization and the vectorizer built on it."""
 
+import os
+import pathlib
 import re
 import string
 
@@ -39,6 +41,12 @@ def make_vectorizer(*, max_tokens: int, sequence_length: int,
                     ) -> keras.layers.TextVectorization:
     """Builds a `TextVectorization` adapted on the training texts only.
 
+    The layer returned holds its vocabulary in its config, so a saved
+    model reloads it exactly: Keras writes an adapted layer's vocabulary
+    as a text asset one token a line and reads it back with
+    `str.splitlines()`, which also splits inside tokens holding U+0085,
+    U+2028, `\\x1c` and the like (the full IMDB vocabulary has one).
+
     Args:
         max_tokens: vocabulary size, padding and `[UNK]` included.
         sequence_length: output length; shorter texts are padded with 0 at
@@ -49,21 +57,48 @@ def make_vectorizer(*, max_tokens: int, sequence_length: int,
     Returns:
         The adapted layer (integer output).
     """
-    vectorizer = keras.layers.TextVectorization(
-        max_tokens=max_tokens,
-        standardize=standardize,
-        output_mode="int",
-        output_sequence_length=sequence_length,
-        name="vectorizer",
-    )
+    settings = dict(max_tokens=max_tokens, standardize=standardize,
+                    output_mode="int",
+                    output_sequence_length=sequence_length,
+                    name="vectorizer")
+    counter = keras.layers.TextVectorization(**settings)
     texts = tf.data.Dataset.from_tensor_slices(train_texts)
-    vectorizer.adapt(texts.batch(adapt_batch_size))
-    return vectorizer
+    counter.adapt(texts.batch(adapt_batch_size))
+    vocabulary = [str(token) for token in counter.get_vocabulary()]
+    return keras.layers.TextVectorization(**settings, vocabulary=vocabulary)
+
+
+# Python's `str.splitlines()` ends a line at each of these, so a token
+# holding one cannot be written one a line as it is.
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_ESCAPES = {"\\": "\\\\", **{c: f"\\u{ord(c):04x}" for c in LINE_BREAKS}}
+_UNESCAPE = re.compile(r"\\(\\|u[0-9a-f]{4})")
+
+
+def escape_token(token: str) -> str:
+    """A token as one line of `vocabulary.txt`: a backslash becomes `\\\\`
+    and each line-break character `\\uXXXX`."""
+    return "".join(_ESCAPES.get(c, c) for c in token)
+
+
+def unescape_token(line: str) -> str:
+    """The inverse of `escape_token`."""
+    return _UNESCAPE.sub(
+        lambda m: "\\" if m[1] == "\\" else chr(int(m[1][1:], 16)), line)
 
 
 def save_vocabulary(vectorizer: keras.layers.TextVectorization,
-                    path) -> None:
-    """Writes the vocabulary one token a line, index order (0 is padding)."""
-    tokens = vectorizer.get_vocabulary()
-    with open(path, "w", encoding="utf-8") as f:
-        f.writelines(f"{token}\n" for token in tokens)
+                    path: pathlib.Path) -> None:
+    """Writes the vocabulary one token a line, index order (0 is padding),
+    each token escaped with `escape_token`; `load_vocabulary` reads it."""
+    lines = "".join(f"{escape_token(str(token))}\n"
+                    for token in vectorizer.get_vocabulary())
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(lines, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_vocabulary(path: pathlib.Path) -> list[str]:
+    """The tokens of a `vocabulary.txt`, index order."""
+    text = pathlib.Path(path).read_text(encoding="utf-8")
+    return [unescape_token(line) for line in text.split("\n")[:-1]]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -184,3 +185,75 @@ def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     assert [r["epoch"] for r in rows] == list(range(1, 41))
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert metrics["epochs_run"] == 40
+
+
+def _partial_writes(workdir):
+    """Whether a checkpoint, best-weights or model write is under way."""
+    return (workdir / "backup.new").exists() or any(
+        workdir.glob(".partial.*"))
+
+
+@pytest.mark.slow
+def test_a_run_killed_at_random_moments_always_resumes(tmp_path):
+    """Kill -9 at 24 moments, half of them while a checkpoint, the best
+    weights or the model is being written; every rerun resumes, and the
+    run ends with each epoch once and a model that loads."""
+    import random
+
+    import keras
+
+    import data_pipeline.text  # noqa: F401  registers the standardizer
+
+    rng = random.Random(9)
+    workdir = tmp_path / "run"
+    epochs = 6
+    args = ["train", "--preset", "smoke", "--set", "data.max_examples=200",
+            "--set", f"train.epochs={epochs}",
+            "--set", "train.early_stopping_patience=0",
+            "--workdir", str(workdir)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    kills, during_writes, finished = 0, 0, 0
+    while kills < 24:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "launch", *args], cwd=REPO, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            at_write = kills % 2 == 1
+            delay = rng.uniform(3, 9)  # start-up takes some of it
+            started = time.monotonic()
+            while process.poll() is None and time.monotonic() < deadline:
+                if at_write and _partial_writes(workdir):
+                    time.sleep(rng.uniform(0, 0.02))
+                    break
+                if not at_write and time.monotonic() - started > delay:
+                    break
+                time.sleep(0.001)
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+                kills += 1
+                during_writes += at_write
+                continue
+        finally:
+            if process.poll() is None:
+                process.kill()
+        # It finished before the kill: it must have finished well.
+        assert process.returncode == 0, process.stderr.read()[-3000:]
+        finished += 1
+        assert json.loads((workdir / "metrics.json").read_text())[
+            "epochs_run"] == epochs
+        shutil.rmtree(workdir)  # and start over, to kill more moments
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = read_history(workdir / "history.csv")
+    assert [r["epoch"] for r in rows] == list(range(1, epochs + 1))
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert metrics["epochs_run"] == epochs
+    assert not list(workdir.glob("backup*")) and not list(
+        workdir.glob(".partial.*"))
+    model = keras.models.load_model(workdir / "model.keras")
+    probs = model.predict(np.asarray(["a fine film"], dtype=object),
+                          verbose=0)
+    assert probs.shape == (1, 1) and 0 <= probs[0, 0] <= 1
+    assert during_writes >= 12

@@ -27,6 +27,7 @@ except ImportError as e:  # pragma: no cover - depends on the install
 
 import keras  # noqa: E402  (after the Ray environment above)
 
+from tuning.checkpoint import TrainingState  # noqa: E402
 from tuning.runner import TrialFailed, TrialRunner  # noqa: E402
 from tuning.study import (  # noqa: E402
     COMPLETED, FAILED, STOPPED_EARLY, Progress, ResultsTable, Runtime,
@@ -34,8 +35,6 @@ from tuning.study import (  # noqa: E402
 
 EXPERIMENT = "study"
 ORIGIN = "origin.json"
-# Trial files a checkpoint carries besides the BackupAndRestore state.
-CARRIED = ("history.csv", "best.weights.h5")
 EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy",
               "accuracy_gap", "loss_gap")
 
@@ -177,10 +176,7 @@ class EpochReporter(keras.callbacks.Callback):
             return
         staging = self.trial_dir / "ray_checkpoint"
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(self.trial_dir / "backup", staging)
-        for name in CARRIED:
-            if (self.trial_dir / name).exists():
-                shutil.copy(self.trial_dir / name, staging)
+        TrainingState(self.trial_dir).copy_to(staging)
         (staging / ORIGIN).write_text(json.dumps({"trial": self.trial_id}))
         tune.report(epoch_result(self.trial_dir, self.spec),
                     checkpoint=tune.Checkpoint.from_directory(str(staging)))
@@ -196,19 +192,16 @@ def _restore(trial_dir: pathlib.Path, trial_id: str) -> None:
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         return
+    state = TrainingState(trial_dir)
     with checkpoint.as_directory() as path:
         path = pathlib.Path(path)
         origin = json.loads((path / ORIGIN).read_text())["trial"]
-        if origin == trial_id and (trial_dir / "backup").exists():
+        if origin == trial_id and state.recover():
             return
-        shutil.rmtree(trial_dir / "backup", ignore_errors=True)
+        state.discard()
         trial_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(path, trial_dir / "backup",
-                        ignore=shutil.ignore_patterns(*CARRIED, ORIGIN))
-        for name in CARRIED:
-            (trial_dir / name).unlink(missing_ok=True)
-            if (path / name).exists():
-                shutil.copy(path / name, trial_dir)
+        shutil.copytree(path, state.path,
+                        ignore=shutil.ignore_patterns(ORIGIN))
     for name in ("config.json", "metrics.json"):
         (trial_dir / name).unlink(missing_ok=True)
 

@@ -13,10 +13,11 @@ It writes into `workdir`:
     metrics.json     final metrics; written last, so it marks a finished run
     model.keras      end-to-end model: raw strings in, probabilities out
     logs/train, logs/validation, logs/gap   TensorBoard event files
-    backup/          `BackupAndRestore` state while training runs
+    backup/          the training state while training runs
+                     (`tuning.checkpoint`)
 
-A run killed mid-way continues from its last finished epoch when called
-again on the same workdir and config.
+A run killed at any moment continues from its last finished epoch when
+called again on the same workdir and config.
 """
 
 import csv
@@ -40,6 +41,8 @@ from data_pipeline.text import save_vocabulary
 from models.builder import build_model
 from tuning import verdict
 from tuning.verdict import best_row
+from tuning.checkpoint import (CARRIED, CommitEachEpoch, TrainingState,
+                               save_weights_atomic)
 from tuning.devices import describe as describe_devices
 from tuning.files import write_atomic, write_json
 from tuning.tb_layout import write_layout
@@ -84,16 +87,9 @@ class EpochRecorder(keras.callbacks.Callback):
         self.report = report
         self._writer = tf.summary.create_file_writer(
             str(workdir / "logs" / "gap"))
-        self._started = False
         self._t0 = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
-        if not self._started:
-            self._started = True
-            self.rows = [r for r in self.rows if r["epoch"] <= epoch]
-            if epoch:
-                self.report(f"resuming at epoch {epoch + 1}/{self.epochs} "
-                            "from the last finished epoch")
         self._t0 = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -146,13 +142,21 @@ class BestEpoch(keras.callbacks.Callback):
         self.restore = restore
         self.stopped_early = False
 
-    def on_epoch_end(self, epoch, logs=None):
+    def patience_spent(self) -> bool:
+        """Whether the recorded epochs already call for a stop."""
         rows = self.recorder.rows
         best = best_row(rows, self.objective)
-        if best is rows[-1]:
-            self.model.save_weights(self.weights_path, overwrite=True)
-        if (self.patience and best is not None
-                and rows[-1]["epoch"] - best["epoch"] >= self.patience):
+        return bool(self.patience and best is not None
+                    and rows[-1]["epoch"] - best["epoch"] >= self.patience)
+
+    def on_train_begin(self, logs=None):
+        self.stopped_early = self.patience_spent()  # a resumed early stop
+
+    def on_epoch_end(self, epoch, logs=None):
+        rows = self.recorder.rows
+        if best_row(rows, self.objective) is rows[-1]:
+            save_weights_atomic(self.model, self.weights_path)
+        if self.patience_spent():
             self.model.stop_training = True
             self.stopped_early = True
 
@@ -184,9 +188,7 @@ def check_workdir(workdir: pathlib.Path, config: Config) -> dict | None:
 
 def _start_fresh(workdir: pathlib.Path) -> None:
     """Drops a previous attempt's outputs when no epoch can be resumed."""
-    if (workdir / "backup").exists():
-        return
-    for name in ("history.csv", "best.weights.h5"):
+    for name in CARRIED:
         (workdir / name).unlink(missing_ok=True)
     # Only the runs this function writes: logs/ itself may hold a tuner's
     # HParams session for this trial.
@@ -272,8 +274,13 @@ def train_and_evaluate(
         for name in vectorized.ids
     }
 
+    for note in splits.notes:
+        report(f"data: {note}")
     workdir.mkdir(parents=True, exist_ok=True)
-    _start_fresh(workdir)
+    state = TrainingState(workdir)
+    done = state.recover()
+    if not done:
+        _start_fresh(workdir)
     runtime = {
         "replicas": replicas,
         "per_replica_batch_size": per_replica_batch_size,
@@ -286,6 +293,7 @@ def train_and_evaluate(
             ("train", splits.train), ("validation", splits.validation),
             ("test", splits.test)) if split is not None},
         "class_names": list(splits.class_names),
+        "data_reading": splits.stats,
         "vocabulary_size": vectorizer.vocabulary_size(),
     }
     write_json(workdir / "config.json",
@@ -307,28 +315,35 @@ def train_and_evaluate(
                   else "sparse_categorical_crossentropy"),
             metrics=["accuracy"],
         )
+        if done:
+            state.load(model)
     recorder = EpochRecorder(workdir, epochs=config.train.epochs,
                              report=report)
     best = BestEpoch(recorder, workdir / "best.weights.h5",
                      objective=config.train.objective,
                      patience=config.train.early_stopping_patience,
                      restore=config.train.restore_best_weights)
-    # The backup goes last: an epoch is only marked done once its history
+    epochs = config.train.epochs
+    if done:
+        report(f"resuming at epoch {done + 1}/{epochs} from the last "
+               "finished epoch" if done < epochs and not
+               best.patience_spent() else
+               f"resuming after epoch {done}/{epochs}: training had ended")
+        if best.patience_spent():
+            epochs = done  # it had stopped early: train no more
+    # The commit goes last: an epoch is only marked done once its history
     # row and best-weights checkpoint are written.
     fit_callbacks = [
         keras.callbacks.TerminateOnNaN(),
         recorder,
         best,
         keras.callbacks.TensorBoard(workdir / "logs", write_graph=False),
-        keras.callbacks.BackupAndRestore(workdir / "backup",
-                                         double_checkpoint=True,
-                                         delete_checkpoint=not keep_state),
+        CommitEachEpoch(state),
         *callbacks,
     ]
     model.fit(datasets["train"], validation_data=datasets["validation"],
-              epochs=config.train.epochs, callbacks=fit_callbacks,
-              shuffle=False,
-              verbose=0)
+              initial_epoch=done, epochs=max(epochs, done),
+              callbacks=fit_callbacks, shuffle=False, verbose=0)
 
     rows = recorder.rows
     figures = verdict.analyze(rows, num_classes=num_classes,
@@ -368,11 +383,16 @@ def train_and_evaluate(
         metrics["test_loss"] = test["loss"]
         metrics["test_accuracy"] = test["accuracy"]
     if not diverged:
-        export_model(vectorizer, model).save(workdir / "model.keras")
-    if not keep_state:
-        (workdir / "best.weights.h5").unlink(missing_ok=True)
+        partial = workdir / ".partial.model.keras"
+        export_model(vectorizer, model).save(partial)
+        os.replace(partial, workdir / "model.keras")
     metrics["wall_seconds"] = time.perf_counter() - started
     write_json(workdir / "metrics.json", metrics)
+    # Only now that the run is recorded finished: killed before this, it
+    # resumes from the state instead of training again.
+    if not keep_state:
+        state.discard()
+        (workdir / "best.weights.h5").unlink(missing_ok=True)
     return metrics
 
 
@@ -413,11 +433,10 @@ def continue_from(parent: pathlib.Path, workdir: pathlib.Path) -> bool:
     Returns:
         Whether there was a state to continue from.
     """
-    if (workdir / "backup").exists() or not (parent / "backup").exists():
+    mine, theirs = TrainingState(workdir), TrainingState(parent)
+    theirs.recover()
+    if mine.path.exists() or not theirs.epoch:
         return False
     workdir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(parent / "backup", workdir / "backup")
-    for name in ("history.csv", "best.weights.h5"):
-        if (parent / name).exists():
-            shutil.copy(parent / name, workdir / name)
+    theirs.copy_to(mine.path)
     return True

@@ -16,6 +16,7 @@ missing file, an unreadable data set) print one line and exit with status 2.
 import argparse
 import os
 import pathlib
+import shlex
 import socket
 import sys
 from collections.abc import Sequence
@@ -37,6 +38,39 @@ EXIT_USAGE = 2
 
 class UsageError(ValueError):
     """A command-line mistake outside the config (a user error)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose mistakes are one line, as every user error is."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"rnntune: error: {message} (see "
+                  f"{self.prog} --help)\n")
+
+
+def _quote(path) -> str:
+    """A path as a shell word, for hints meant to be pasted."""
+    return shlex.quote(str(path))
+
+
+# Config keys that name files: made absolute where the command line reads
+# them, since trials (Ray's) and jobs (SLURM's) run in other directories.
+PATH_KEYS = ("data.path", "data.cache_dir")
+
+
+def _absolute_paths(args) -> None:
+    def absolute(item: str) -> str:
+        key, sep, value = item.partition("=")
+        if key.strip() in PATH_KEYS and value.strip() and value.strip(
+                ).lower() not in ("none", "null"):
+            value = os.path.abspath(os.path.expanduser(value.strip()))
+        return f"{key}{sep}{value}"
+
+    if getattr(args, "set", None):
+        args.set = [absolute(item) for item in args.set]
+    space = getattr(args, "space", None)
+    if space and space.endswith((".json", ".toml")):
+        args.space = os.path.abspath(os.path.expanduser(space))
 
 
 def _quiet_tensorflow() -> None:
@@ -65,12 +99,14 @@ def cmd_train(args) -> int:
     config = _config(args)
     strategy = _strategy(args)
     from tuning.trial import describe, train_and_evaluate
+    from tuning.workdir import hold
 
-    metrics = train_and_evaluate(config, args.workdir, strategy=strategy,
-                                 report=_say)
+    with hold(args.workdir, kind="run"):
+        metrics = train_and_evaluate(config, args.workdir,
+                                     strategy=strategy, report=_say)
     _say(f"{args.workdir}: {describe(metrics)}")
     if metrics["status"] == "completed":
-        _say(f"model: {pathlib.Path(args.workdir) / 'model.keras'}")
+        _say(f"model: {_quote(pathlib.Path(args.workdir) / 'model.keras')}")
     return 0 if metrics["status"] == "completed" else 1
 
 
@@ -97,10 +133,10 @@ def cmd_compare(args) -> int:
     workdir = pathlib.Path(args.workdir)
     _say("")
     _say(format_table(rows))
-    _say(f"table: {workdir / 'comparison.csv'}, "
-         f"{workdir / 'comparison.json'}; curves: "
-         f"{workdir / 'curves_<cell>.png'}")
-    _say(f"tensorboard: rnntune tensorboard --workdir {workdir}")
+    _say(f"table: {_quote(workdir / 'comparison.csv')}, "
+         f"{_quote(workdir / 'comparison.json')}; curves: "
+         f"{_quote(workdir / 'curves_<cell>.png')}")
+    _say(f"tensorboard: rnntune tensorboard --workdir {_quote(workdir)}")
     return 0
 
 
@@ -122,7 +158,8 @@ def _study_spec(args):
         base=base, space=get_space(args.space), backend=args.backend,
         algorithm=args.algorithm, max_trials=args.max_trials,
         objective=args.objective,
-        max_epochs=args.max_epochs or base.train.epochs,
+        max_epochs=(base.train.epochs if args.max_epochs is None
+                    else args.max_epochs),
         max_consecutive_failures=args.max_consecutive_failures,
         retrain_best=args.retrain_best, seed=args.seed)
 
@@ -139,7 +176,7 @@ def cmd_tune(args) -> int:
     try:
         run_study(args.workdir, spec, resume=args.resume,
                   ray_address=args.ray_address, runtime=runtime,
-                  report=_say)
+                  trust_study_dir=args.trust_study_dir, report=_say)
     except StudyFailed as e:
         print(f"rnntune: study stopped: {e}", file=sys.stderr)
         return 1
@@ -239,25 +276,27 @@ def cmd_submit_slurm(args) -> int:
     path.write_text(script)
     if args.dry_run:
         print(script, end="")
-        print(f"# written to {path}; submit it with: sbatch {path}",
-              file=sys.stderr)
+        print(f"# written to {_quote(path)}; submit it with: sbatch "
+              f"{_quote(path)}", file=sys.stderr)
         return 0
     import shutil
     import subprocess
 
     if shutil.which("sbatch") is None:
         raise UsageError("sbatch not found: run this on a SLURM login node, "
-                         f"or pass --dry-run (the script is in {path})")
+                         f"or pass --dry-run (the script is in "
+                         f"{_quote(path)})")
     done = subprocess.run(["sbatch", "--parsable", str(path)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise UsageError(f"sbatch refused {path}: "
                          f"{done.stderr.strip().splitlines()[-1:]}")
     job = done.stdout.strip().split(";")[0]
-    print(f"submitted job {job}: {path}")
+    log = workdir / "slurm" / f"{args.job_name}-{job}.out"
+    print(f"submitted job {job}: {_quote(path)}")
     print(f"  follow it:   squeue -j {job}")
-    print(f"  its log:     {workdir / 'slurm'}/{args.job_name}-{job}.out")
-    print(f"  TensorBoard: rnntune tensorboard --workdir {workdir}")
+    print(f"  its log:     {_quote(log)}")
+    print(f"  TensorBoard: rnntune tensorboard --workdir {_quote(workdir)}")
     return 0
 
 
@@ -327,8 +366,8 @@ def cmd_report(args) -> int:
         print(paths["html"])
     else:
         print(format_text(report))
-        print(f"\nreport: {paths['html']} (and report.json, PNGs beside "
-              "it)")
+        print(f"\nreport: {_quote(paths['html'])} (and report.json, PNGs "
+              "beside it)")
     return 0
 
 
@@ -344,7 +383,13 @@ def _read_texts(args) -> list[str]:
     elif args.texts and args.texts != ["-"]:
         lines = args.texts
     else:
-        lines = sys.stdin.read().splitlines()
+        stream = getattr(sys.stdin, "buffer", None)  # None: a text stream
+        try:
+            lines = (stream.read().decode("utf-8") if stream
+                     else sys.stdin.read()).splitlines()
+        except UnicodeDecodeError as e:
+            raise UsageError(f"standard input: not UTF-8 text (byte "
+                             f"{e.start}); convert it to UTF-8") from None
     texts = [t for t in lines if t.strip()]
     if not texts:
         raise UsageError("no text to predict: pass texts, --file FILE, or "
@@ -359,12 +404,9 @@ def cmd_predict(args) -> int:
     texts = _read_texts(args)
     labels_path = model_path.with_name("labels.txt")
     _quiet_tensorflow()
-    import keras
     import numpy as np
 
-    import data_pipeline.text  # noqa: F401  registers the standardizer
-
-    model = keras.models.load_model(model_path)
+    model = _load_model(model_path)
     probs = model.predict(np.asarray(texts, dtype=object), verbose=0)
     names = (labels_path.read_text(encoding="utf-8").split()
              if labels_path.exists() else None)
@@ -381,10 +423,31 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def _load_model(path: pathlib.Path):
+    import keras
+
+    import data_pipeline.text  # noqa: F401  registers the standardizer
+
+    try:
+        return keras.models.load_model(path)
+    except Exception as e:  # any file a user names: say why, one line
+        text = " ".join(str(e).split())
+        if "Lambda" in text and "safe_mode" in text:
+            raise UsageError(
+                f"{path}: holds a Lambda layer (Python code), which safe "
+                "mode refuses to load; if you trust the file, load it with "
+                "keras.models.load_model(path, safe_mode=False)") from None
+        raise UsageError(f"{path}: not a loadable Keras model "
+                         f"({type(e).__name__}: {text[:200]})") from None
+
+
 def cmd_tensorboard(args) -> int:
     workdir = pathlib.Path(args.workdir)
     if not workdir.is_dir():
         raise UsageError(f"{workdir}: no such directory")
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port}: expected a port number "
+                         "from 1 to 65535")
     command = [sys.executable, "-m", "tensorboard.main", "--logdir",
                str(workdir), "--host", args.host, "--port", str(args.port)]
     _say(f"TensorBoard for {workdir} at http://{args.host}:{args.port}/ "
@@ -482,7 +545,7 @@ def _study_argv(args) -> list[str]:
     return argv
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rnntune",
         description="Train, compare and tune recurrent text models.")
     sub = parser.add_subparsers(dest="command", required=True,
@@ -513,6 +576,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the Keras Tuner chief's port (default: a free one)")
     p.add_argument("--resume", action="store_true",
                    help="continue the study in --workdir")
+    p.add_argument("--trust-study-dir", action="store_true",
+                   help="resume even if other users can write the study's "
+                   "files (its saved state is loaded, Ray's unpickled)")
     p.add_argument("--workdir", required=True)
     p.set_defaults(func=cmd_tune)
 
@@ -622,10 +688,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
+    _absolute_paths(args)
     try:
         return args.func(args)
     except (*USER_ERRORS, UsageError) as e:
         print(f"rnntune: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:
+        if e.filename is None:
+            raise
+        # A file the user named or the file system refused (permissions,
+        # a full disk): one line, as for the other user errors.
+        print(f"rnntune: error: {e.filename}: {e.strerror}",
+              file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("rnntune: interrupted; run the same command again to resume",

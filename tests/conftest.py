@@ -32,12 +32,12 @@ SMOKE = [
 
 
 def run_cli(*args: str, stdin: str | None = None, timeout: float = 300,
-            **kwargs) -> subprocess.CompletedProcess:
-    """Runs `python -m launch ARGS` in a fresh process."""
+            cwd: pathlib.Path = REPO, **kwargs) -> subprocess.CompletedProcess:
+    """Runs `python -m launch ARGS` in a fresh process, in `cwd`."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
     return subprocess.run(
         [sys.executable, "-m", "launch", *args], input=stdin,
-        capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env,
         **kwargs)
 
 

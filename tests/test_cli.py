@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import time
@@ -79,6 +80,90 @@ def test_bad_cells_and_predict_inputs(tmp_path, capsys):
     code, _, err = _main(capsys, "tensorboard", "--workdir",
                          str(tmp_path / "absent"))
     assert code == 2 and "absent: no such directory" in err
+
+
+def _one_line_error(code, err, expected):
+    assert code == 2, err
+    assert err.startswith("rnntune: error: ") and expected in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_mistakes_that_used_to_pass_or_trace_back(tmp_path, capsys):
+    run = tmp_path / "run"
+    cases = [
+        (["train", "--preset", "smoke", "--set", "train.learning_rate=inf",
+          "--workdir", str(run)],
+         "train.learning_rate='inf': expected a finite number"),
+        (["train", "--preset", "smoke", "--set", "model.dropout=nan",
+          "--workdir", str(run)], "expected a finite number"),
+        (["tune", "--preset", "smoke", "--space", "tiny", "--backend",
+          "keras-tuner", "--algorithm", "random", "--max-trials", "2",
+          "--max-epochs", "0", "--workdir", str(run)],
+         "max_epochs=0: expected an integer >= 1"),
+        (["tune", "--preset", "smoke", "--space", "tiny", "--backend",
+          "optuna", "--workdir", str(run)],
+         "argument --backend: invalid choice: 'optuna'"),
+        (["tensorboard", "--workdir", str(tmp_path), "--port", "99999"],
+         "--port 99999: expected a port number from 1 to 65535"),
+    ]
+    for argv, expected in cases:
+        try:
+            code, _, err = _main(capsys, *argv)
+        except SystemExit as e:  # argparse's own exit
+            code, err = e.code, capsys.readouterr().err
+        _one_line_error(code, err, expected)
+        assert not run.exists(), argv
+
+
+def test_unusable_workdirs_are_one_line_errors(tmp_path, capsys):
+    as_file = tmp_path / "a-file"
+    as_file.write_text("x")
+    # Root writes anywhere but in sysfs; others are kept out by the mode.
+    if os.geteuid() == 0:
+        locked = pathlib.Path("/sys/kernel/rnntune-run")
+    else:
+        (tmp_path / "locked").mkdir(mode=0o555)
+        locked = tmp_path / "locked" / "run"
+    for workdir, expected in ((as_file, "a-file: exists and is not a "
+                               "directory"),
+                              (locked, f"{locked}: cannot write there")):
+        for command in ("train", "compare"):
+            code, _, err = _main(capsys, command, "--preset", "smoke",
+                                 "--workdir", str(workdir))
+            _one_line_error(code, err, expected)
+    assert as_file.read_text() == "x" and not locked.exists()
+
+
+def test_models_that_do_not_load_are_one_line_errors(smoke_run, tmp_path,
+                                                     capsys):
+    import keras
+
+    whole = (smoke_run[0] / "model.keras").read_bytes()
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(whole[:len(whole) // 2])
+    text = tmp_path / "text.keras"
+    text.write_text("not a model")
+    inputs = keras.Input(shape=(2,))
+    lambda_model = keras.Model(inputs, keras.layers.Lambda(
+        lambda x: x * 2)(inputs))
+    with_lambda = tmp_path / "lambda.keras"
+    lambda_model.save(with_lambda)
+    for path, expected in (
+            (truncated, "truncated.keras: not a loadable Keras model"),
+            (text, "text.keras: not a loadable Keras model"),
+            (with_lambda, "lambda.keras: holds a Lambda layer (Python "
+             "code), which safe mode refuses to load")):
+        code, _, err = _main(capsys, "predict", "--model", str(path), "hi")
+        _one_line_error(code, err, expected)
+
+
+def test_predict_refuses_standard_input_that_is_not_utf8(smoke_run, capsys,
+                                                         monkeypatch):
+    stdin = io.TextIOWrapper(io.BytesIO(b"fine\ncaf\xe9 cr\xe8me\n"))
+    monkeypatch.setattr("sys.stdin", stdin)
+    code, _, err = _main(capsys, "predict", "--model",
+                         str(smoke_run[0] / "model.keras"))
+    _one_line_error(code, err, "standard input: not UTF-8 text (byte 8)")
 
 
 def test_console_entry_point_exits_2_without_traceback(tmp_path):

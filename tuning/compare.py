@@ -19,9 +19,10 @@ import tensorflow as tf
 from data_pipeline.sources import load_splits
 from tuning.config import Config, apply_overrides
 from tuning.plots import plot_curves
-from tuning.files import write_json
+from tuning.files import write_atomic, write_json
 from tuning.trial import (Report, check_workdir, read_history,
                           train_and_evaluate)
+from tuning.workdir import hold
 
 COLUMNS = ("cell", "parameters", "best_val_accuracy", "best_epoch",
            "final_train_accuracy", "final_val_accuracy", "final_accuracy_gap",
@@ -56,6 +57,12 @@ def compare_cells(config: Config, cells: Sequence[str],
         ConfigError, DataError, WorkdirError: before anything is written.
     """
     workdir = pathlib.Path(workdir)
+    with hold(workdir, kind="comparison"):
+        return _compare(config, cells, workdir, strategy=strategy,
+                        report=report)
+
+
+def _compare(config, cells, workdir, *, strategy, report) -> list[dict]:
     configs = {cell: apply_overrides(config, {"model.cell": cell})
                for cell in cells}
     for cell, cell_config in configs.items():
@@ -73,19 +80,21 @@ def compare_cells(config: Config, cells: Sequence[str],
             elapsed = format_duration(time.perf_counter() - started)
             report(f"{prefix} {line}  (elapsed {elapsed})")
 
-        metrics = train_and_evaluate(cell_config, workdir / cell,
-                                     strategy=strategy, splits=splits,
-                                     report=cell_report)
+        with hold(workdir / cell, kind="run"):
+            metrics = train_and_evaluate(cell_config, workdir / cell,
+                                         strategy=strategy, splits=splits,
+                                         report=cell_report)
         plot_curves(read_history(workdir / cell / "history.csv"),
                     workdir / f"curves_{cell}.png",
                     title=f"{cell}: train vs validation")
         rows.append({"cell": cell, **{c: metrics[c] for c in COLUMNS[1:]}})
         cell_report(f"done: verdict {metrics['verdict']} "
                     f"({metrics['verdict_reason']})")
-    with open(workdir / "comparison.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(workdir / "comparison.csv", table.getvalue())
     write_json(workdir / "comparison.json", rows)
     return rows
 

@@ -9,6 +9,7 @@ and one override path serves the command line and the tuners alike:
 """
 
 import dataclasses
+import math
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
@@ -117,7 +118,8 @@ def _describe(tp) -> str:
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     if args:
         return f"{_describe(args[0])} or none"
-    return {int: "an integer", float: "a number", bool: "true or false",
+    return {int: "an integer", float: "a finite number",
+            bool: "true or false",
             str: "a string"}[tp]
 
 
@@ -151,13 +153,16 @@ def coerce_value(key: str, tp, value):
         elif isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
+        number = None
         if isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            number = float(value)
+        if number is not None and math.isfinite(number):
+            return number
     elif tp is str:
         if isinstance(value, str):
             return value

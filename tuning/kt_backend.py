@@ -9,6 +9,7 @@ the same id) continuing from its last finished epoch, which is the trial
 workdir's backup.
 """
 
+import json
 import pathlib
 
 try:
@@ -17,6 +18,7 @@ except ImportError as e:  # pragma: no cover - depends on the install
     raise ImportError("the keras-tuner backend needs the keras-tuner "
                       "package: pip install 'rnntune[keras-tuner]'") from e
 
+from tuning.files import write_atomic
 from tuning.runner import TrialFailed, TrialRunner
 from tuning.trial import continue_from
 from tuning.space import SearchSpace
@@ -53,6 +55,74 @@ def hyperparameters(space: SearchSpace) -> "kt.HyperParameters":
     return hps
 
 
+ENDED = ("COMPLETED", "FAILED", "INVALID", "STOPPED")
+
+
+def _readable_json(path: pathlib.Path) -> bool:
+    try:
+        json.loads(path.read_text())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+class SafeFiles:
+    """Keras Tuner's files written whole (aside, then renamed), so a kill
+    never leaves half of one; an unreadable `oracle.json` is rebuilt from
+    the trials' own `trial.json` files on reload."""
+
+    def save(self):
+        write_atomic(pathlib.Path(self._get_oracle_fname()),
+                     json.dumps(self.get_state()))
+
+    def _save_trial(self, trial):
+        path = pathlib.Path(self._get_trial_dir(trial.trial_id))
+        write_atomic(path / "trial.json", json.dumps(trial.get_state()))
+
+    def reload(self):
+        path = pathlib.Path(self._get_oracle_fname())
+        if not _readable_json(path):
+            write_atomic(path, json.dumps(self._rebuilt_state()))
+        super().reload()
+
+    def _rebuilt_state(self) -> dict:
+        """The oracle's state from its trial files: every trial kept, the
+        unfinished ones retried. A Hyperband oracle plans its brackets
+        anew."""
+        trials = []
+        for path in sorted(pathlib.Path(self._project_dir).glob(
+                "trial_*/trial.json")):
+            try:
+                trials.append(kt.engine.trial.Trial.load(str(path)))
+            except (OSError, ValueError, KeyError) as e:
+                from tuning.config import ConfigError
+
+                raise ConfigError(f"{path}: unreadable ({e}); the oracle "
+                                  "cannot be rebuilt without it") from None
+        state = self.get_state()  # a fresh oracle's: the defaults
+        ids = [t.trial_id for t in trials]
+        hashes = {t.trial_id: self._compute_values_hash(
+            t.hyperparameters.values) for t in trials}
+        ended = [t.trial_id for t in trials if t.status in ENDED]
+        state.update(
+            ongoing_trials={}, start_order=ids, end_order=ended,
+            run_times={i: 1 for i in ids},
+            retry_queue=[i for i in ids if i not in ended],
+            tried_so_far=sorted(hashes.values()), id_to_hash=hashes,
+            seed_state=state["seed_state"] + len(ids))
+        return state
+
+
+ORACLES = {
+    name: type(f"Safe{cls.__name__}", (SafeFiles, cls), {})
+    for name, cls in (
+        ("random", kt.oracles.RandomSearchOracle),
+        ("bayesian", kt.oracles.BayesianOptimizationOracle),
+        ("hyperband", kt.oracles.HyperbandOracle),
+        ("grid", kt.oracles.GridSearchOracle))
+}
+
+
 def make_oracle(spec: StudySpec) -> "kt.Oracle":
     objective = kt.Objective(spec.objective, spec.mode)
     # Keras Tuner takes a falsy seed for "no seed" (a random one from the
@@ -63,15 +133,12 @@ def make_oracle(spec: StudySpec) -> "kt.Oracle":
                   allow_new_entries=False, tune_new_entries=False,
                   max_consecutive_failed_trials=spec.max_consecutive_failures)
     if spec.algorithm == "hyperband":
-        oracle = kt.oracles.HyperbandOracle(
+        oracle = ORACLES["hyperband"](
             max_epochs=spec.max_epochs, factor=3,
             hyperband_iterations=spec.max_trials, **common)
         oracle.max_trials = spec.max_trials  # ends at exactly max_trials
         return oracle
-    oracles = {"random": kt.oracles.RandomSearchOracle,
-               "bayesian": kt.oracles.BayesianOptimizationOracle,
-               "grid": kt.oracles.GridSearchOracle}
-    return oracles[spec.algorithm](max_trials=spec.max_trials, **common)
+    return ORACLES[spec.algorithm](max_trials=spec.max_trials, **common)
 
 
 class StudyTuner(kt.Tuner):
@@ -81,6 +148,18 @@ class StudyTuner(kt.Tuner):
         self.runner = runner
         super().__init__(oracle=oracle, directory=str(directory),
                          project_name=PROJECT, overwrite=False)
+
+    def save(self):
+        if not self._is_worker():
+            self.oracle.save()
+        write_atomic(pathlib.Path(self._get_tuner_fname()),
+                     json.dumps(self.get_state()))
+
+    def reload(self):
+        path = pathlib.Path(self._get_tuner_fname())
+        if not _readable_json(path):  # its state is empty: write it again
+            write_atomic(path, json.dumps(self.get_state()))
+        super().reload()
 
     def on_search_begin(self):
         super().on_search_begin()

@@ -12,9 +12,11 @@ A study's workdir:
     keras_tuner/ or ray/   the backend's own directory
 """
 
+import contextlib
 import csv
-import fcntl
 import dataclasses
+import fcntl
+import io
 import json
 import os
 import pathlib
@@ -26,7 +28,7 @@ from typing import Any, Literal
 
 from tuning import space as space_module
 from tuning.config import Config, ConfigError, from_dict
-from tuning.files import json_safe, write_json
+from tuning.files import json_safe, write_atomic, write_json
 from tuning.space import SearchSpace
 
 Backend = Literal["keras-tuner", "ray"]
@@ -196,24 +198,98 @@ def load_spec(workdir: pathlib.Path) -> StudySpec:
         raise ConfigError(f"{path}: unreadable study spec ({e})") from None
 
 
+TEXT_COLUMNS = ("trial_id", "status", "reason", "verdict", "node")
+
+
+def _parse_cell(text: str):
+    """A `trials.csv` cell back as the value it was written from."""
+    if text == "":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text
+
+
 class ResultsTable:
     """`trials.csv` and `trials.json`: one row per trial, rewritten whole
     (atomically) on every change, so a reader never sees half a table.
+    Each trial's row is also kept in its own `trials/<id>/row.json`.
 
     Several processes may share one table (Keras Tuner workers): each
-    update re-reads it under an exclusive file lock.
+    update re-reads it under an exclusive file lock. An unreadable or
+    missing `trials.json` is rebuilt from `trials.csv`, or, without that
+    either, from the trial directories.
     """
 
     def __init__(self, workdir: pathlib.Path, space: SearchSpace):
         self.workdir = workdir
+        self.space = space
         self.keys = space.keys
         self._lock = threading.Lock()
         self.rows: dict[str, dict] = self._read()
+        if self.rows and self._from_json() is None:
+            with self._locked():  # rebuilt: write it back whole
+                self._write()
 
     def _read(self) -> dict[str, dict]:
-        path = self.workdir / "trials.json"
-        rows = json.loads(path.read_text()) if path.exists() else []
-        return {r["trial_id"]: r for r in rows}
+        for read in (self._from_json, self._from_csv, self._from_trials):
+            rows = read()
+            if rows is not None:
+                return {r["trial_id"]: r for r in rows}
+        return {}
+
+    def _from_json(self) -> list[dict] | None:
+        try:
+            return json.loads((self.workdir / "trials.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _from_csv(self) -> list[dict] | None:
+        try:
+            with open(self.workdir / "trials.csv", newline="") as f:
+                rows = list(csv.DictReader(f))
+        except (OSError, csv.Error):
+            return None
+        if not rows or any(r.get("trial_id") in (None, "")
+                           or None in r.values() for r in rows):
+            return None  # empty or cut short
+        return [{k: v if k in TEXT_COLUMNS else _parse_cell(v)
+                 for k, v in r.items() if v != ""} for r in rows]
+
+    def _from_trials(self) -> list[dict] | None:
+        """Each trial's own `row.json`, or its config and metrics."""
+        rows = []
+        for trial_dir in sorted((self.workdir / "trials").glob("*/")):
+            try:
+                rows.append(json.loads((trial_dir / "row.json").read_text()))
+                continue
+            except (OSError, ValueError):
+                pass
+            try:
+                config = from_dict(json.loads(
+                    (trial_dir / "config.json").read_text())["config"])
+            except (OSError, ValueError, KeyError, ConfigError):
+                continue  # never started training: nothing to keep
+            flat = config.flat()
+            row = {"trial_id": trial_dir.name, **self.space.active(
+                {k: flat[k] for k in self.keys})}
+            try:
+                metrics = json.loads((trial_dir / "metrics.json").read_text())
+            except (OSError, ValueError):
+                row.update(status=RUNNING, reason="interrupted")
+            else:
+                early = metrics["stopped_early"]
+                row.update(status=STOPPED_EARLY if early else COMPLETED,
+                           reason="early stopping" if early else "",
+                           **{k: json_safe(v) for k, v in
+                              summary_fields(metrics).items()})
+            rows.append(row)
+        return rows or None
 
     def refresh(self) -> None:
         self.rows = self._read()
@@ -223,21 +299,31 @@ class ResultsTable:
         return ["trial_id", "status", "reason", *self.keys,
                 *SUMMARY_FIELDS, "node", "started_at", "ended_at"]
 
-    def update(self, trial_id: str, **fields) -> dict:
+    @contextlib.contextmanager
+    def _locked(self):
         with self._lock, open(self.workdir / "trials.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _write(self) -> None:
+        rows = sorted(self.rows.values(), key=lambda r: r["trial_id"])
+        write_json(self.workdir / "trials.json", rows)
+        table = io.StringIO()
+        writer = csv.DictWriter(table, fieldnames=self.columns,
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_atomic(self.workdir / "trials.csv", table.getvalue())
+
+    def update(self, trial_id: str, **fields) -> dict:
+        with self._locked():
             self.rows = self._read()
             row = self.rows.setdefault(trial_id, {"trial_id": trial_id})
             row.update({k: json_safe(v) for k, v in fields.items()})
-            rows = sorted(self.rows.values(), key=lambda r: r["trial_id"])
-            write_json(self.workdir / "trials.json", rows)
-            tmp = self.workdir / "trials.csv.tmp"
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=self.columns,
-                                        extrasaction="ignore")
-                writer.writeheader()
-                writer.writerows(rows)
-            os.replace(tmp, self.workdir / "trials.csv")
+            self._write()
+            trial_dir = self.workdir / "trials" / trial_id
+            trial_dir.mkdir(parents=True, exist_ok=True)
+            write_json(trial_dir / "row.json", row)
             return dict(row)
 
     def consecutive_failures(self) -> int:

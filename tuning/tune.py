@@ -8,9 +8,11 @@
 
 import os
 import pathlib
+import shlex
 
 from data_pipeline.sources import load_splits
 from tuning.config import ConfigError
+from tuning.workdir import check_private, hold
 from tuning.study import (Progress, ResultsTable, Runtime, StudySpec,
                           export_best, format_top, load_runtime, load_spec,
                           save_runtime, save_spec)
@@ -18,7 +20,8 @@ from tuning.study import (Progress, ResultsTable, Runtime, StudySpec,
 
 def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
               resume: bool = False, ray_address: str | None = None,
-              runtime: Runtime | None = None, report=print) -> dict | None:
+              runtime: Runtime | None = None, trust_study_dir: bool = False,
+              report=print) -> dict | None:
     """Runs the study to `spec.max_trials` trials, then exports the best.
 
     Args:
@@ -28,6 +31,8 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
         ray_address: join this Ray cluster (Ray backend only).
         runtime: devices and trial packing (default: what the study last
             ran with, else one trial at a time on `auto` devices).
+        trust_study_dir: resume even if other users could have changed
+            the study's files (see `tuning.workdir.check_private`).
         report: receives progress lines.
 
     Returns:
@@ -36,10 +41,21 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
 
     Raises:
         ConfigError: a bad spec, or a workdir holding another study.
+        WorkdirError: another process holds the workdir, or it holds
+            another kind of job.
         DataError: the base config's data cannot be read.
         StudyFailed: too many consecutive trials failed.
     """
-    workdir = pathlib.Path(workdir)
+    workdir = pathlib.Path(workdir).absolute()
+    with hold(workdir, kind="study"):
+        if not trust_study_dir and (resume or (workdir / "study.json")
+                                    .exists()):
+            check_private(workdir)
+        return _run(workdir, spec, resume=resume, ray_address=ray_address,
+                    runtime=runtime, report=report)
+
+
+def _run(workdir, spec, *, resume, ray_address, runtime, report):
     if resume:
         spec = load_spec(workdir)
         report(f"resuming the study in {workdir}")
@@ -47,7 +63,8 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
         if load_spec(workdir).to_dict() != spec.to_dict():
             raise ConfigError(
                 f"{workdir} holds another study; resume it with "
-                f"`rnntune tune --resume --workdir {workdir}` or choose "
+                f"`rnntune tune --resume --workdir {shlex.quote(str(workdir))}"
+                "` or choose "
                 "another --workdir")
         report(f"{workdir} holds this study already; resuming it")
         resume = True
@@ -76,7 +93,7 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
     best = export_best(workdir, spec, table, report=report)
     if best:
         report(f"best: trial {best['trial_id']}, model "
-               f"{workdir / 'best' / 'model.keras'}")
+               f"{shlex.quote(str(workdir / 'best' / 'model.keras'))}")
     return best
 
 

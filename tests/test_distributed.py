@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
@@ -146,8 +147,21 @@ def test_keras_tuner_chief_and_two_workers_survive_a_dead_worker(tmp_path):
                             expected={"STATUS_SUCCESS": 4})
 
 
+def _wait_for(condition, what, timeout=300):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
 @pytest.mark.slow
 def test_a_worker_started_by_hand_joins_the_chief(tmp_path):
+    """A worker joined by hand still trains when the chief's own worker
+    runs out of trials: the chief serves until every trial has ended.
+
+    The order is forced with SIGSTOP / SIGCONT: the hand-started worker
+    takes a trial and is paused until the chief's worker has exited.
+    """
     workdir = tmp_path / "study"
     process = _tune(["--backend", "keras-tuner", "--algorithm", "random",
                      "--max-trials", "4", "--max-epochs", "4",
@@ -159,21 +173,44 @@ def test_a_worker_started_by_hand_joins_the_chief(tmp_path):
             line = process.stdout.readline()
             assert line, "the study ended before its chief started"
         address = line.split(" at ")[1].split(";")[0]
+        # Keep reading the chief's output while the worker runs, so that a
+        # full pipe never blocks it.
+        chief_lines = []
+        reader = threading.Thread(
+            target=lambda: chief_lines.extend(process.stdout), daemon=True)
+        reader.start()
+        _wait_for(lambda: _worker_pids(workdir, "worker0"), "worker0")
+        (worker0,) = _worker_pids(workdir, "worker0")
+        os.kill(worker0, signal.SIGSTOP)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         joined = subprocess.Popen(
             [sys.executable, "-m", "launch", "worker", "--oracle", address,
              "--workdir", str(workdir), "--tuner-id", "by-hand"], cwd=REPO,
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True)
-        joined_out, _ = joined.communicate(timeout=600)
-        out, _ = process.communicate(timeout=600)
+        joined_lines = []
+        joined_reader = threading.Thread(
+            target=lambda: joined_lines.extend(joined.stdout), daemon=True)
+        joined_reader.start()
+        _wait_for(lambda: any("[trial " in x for x in joined_lines),
+                  "the hand-started worker's first epoch")
+        os.kill(joined.pid, signal.SIGSTOP)
+        os.kill(worker0, signal.SIGCONT)
+        _wait_for(lambda: not _worker_pids(workdir, "worker0"),
+                  "worker0 to run out of trials")
+        os.kill(joined.pid, signal.SIGCONT)
+        joined.wait(timeout=300)
+        process.wait(timeout=300)
+        joined_reader.join(timeout=60)
+        reader.join(timeout=60)
+        joined_out, out = "".join(joined_lines), "".join(chief_lines)
     finally:
-        for p in (process, joined):
-            if p is not None and p.poll() is None:
-                p.kill()
+        if joined is not None and joined.poll() is None:
+            joined.kill()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
     assert joined.returncode == 0, joined_out[-3000:]
     assert process.returncode == 0, out[-3000:]
-    assert "[trial " in joined_out  # it ran trials
     rows = json.loads((workdir / "trials.json").read_text())
     assert len(rows) == 4
     assert all(r["status"] in ("completed", "stopped early") for r in rows)

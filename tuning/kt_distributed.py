@@ -157,6 +157,12 @@ def run(workdir: pathlib.Path, chief_search, *, groups: list[str | None],
     try:
         while any(w.step(report) for w in workers):
             time.sleep(0.5)
+        if not any(w.given_up for w in workers):
+            # Workers that joined by hand may still be training: the
+            # oracle serves until their trials end (Keras Tuner's chief
+            # checks every 20 s), or they would wait on it forever.
+            while chief.is_alive():
+                chief.join(0.5)
     except KeyboardInterrupt:
         report("stopping the workers")
         for worker in workers:

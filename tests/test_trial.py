@@ -257,3 +257,26 @@ def test_a_run_killed_at_random_moments_always_resumes(tmp_path):
                           verbose=0)
     assert probs.shape == (1, 1) and 0 <= probs[0, 0] <= 1
     assert during_writes >= 12
+
+
+def test_what_reading_skipped_is_said_and_recorded(smoke_config, tmp_path):
+    from test_sources import make_class_tree
+
+    root = make_class_tree(tmp_path / "texts", {"pos": 12, "neg": 12})
+    (root / "neg" / "latin.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (root / ".DS_Store").write_bytes(b"\x00")
+    config = apply_overrides(smoke_config, {
+        "data.source": "directory", "data.path": str(root),
+        "data.max_examples": 0, "data.decode_errors": "skip",
+        "train.epochs": 1})
+    lines = []
+    train_and_evaluate(config, tmp_path / "run", report=lines.append)
+    assert lines[:2] == [
+        "data: ignored 1 hidden file(s) or folder(s): texts/.DS_Store",
+        "data: data.decode_errors=skip: skipped 1 file(s) that are not "
+        "UTF-8: latin.txt"]
+    runtime = json.loads((tmp_path / "run" / "config.json").read_text())[
+        "runtime"]
+    assert runtime["data_reading"] == {"decode_errors": "skip",
+                                       "hidden_ignored": 1, "skipped": 1}
+    assert sum(runtime["examples"].values()) == 24

@@ -324,13 +324,12 @@ def train_and_evaluate(
                      patience=config.train.early_stopping_patience,
                      restore=config.train.restore_best_weights)
     epochs = config.train.epochs
-    if done:
+    if done and (done >= epochs or best.patience_spent()):
+        report(f"resuming after epoch {done}/{epochs}: training had ended")
+        epochs = done  # it had run its epochs or stopped early
+    elif done:
         report(f"resuming at epoch {done + 1}/{epochs} from the last "
-               "finished epoch" if done < epochs and not
-               best.patience_spent() else
-               f"resuming after epoch {done}/{epochs}: training had ended")
-        if best.patience_spent():
-            epochs = done  # it had stopped early: train no more
+               "finished epoch")
     # The commit goes last: an epoch is only marked done once its history
     # row and best-weights checkpoint are written.
     fit_callbacks = [
@@ -342,7 +341,7 @@ def train_and_evaluate(
         *callbacks,
     ]
     model.fit(datasets["train"], validation_data=datasets["validation"],
-              initial_epoch=done, epochs=max(epochs, done),
+              initial_epoch=done, epochs=epochs,
               callbacks=fit_callbacks, shuffle=False, verbose=0)
 
     rows = recorder.rows

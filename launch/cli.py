@@ -524,6 +524,9 @@ def _add_study_options(p) -> None:
                    "group of this many; Ray reserves them (fractions share)")
     add("--cpus-per-trial", type=float, default=None,
                    help="CPUs each Ray trial reserves (default 1)")
+    add("--trust-study-dir", action="store_true",
+        help="resume even if other users can write the study's files "
+        "(its saved state is loaded, Ray's unpickled)")
     add("--concurrent-trials", type=int, default=None,
                    help="trials at once (Keras Tuner: CPU workers when no "
                    "GPU)")
@@ -576,9 +579,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the Keras Tuner chief's port (default: a free one)")
     p.add_argument("--resume", action="store_true",
                    help="continue the study in --workdir")
-    p.add_argument("--trust-study-dir", action="store_true",
-                   help="resume even if other users can write the study's "
-                   "files (its saved state is loaded, Ray's unpickled)")
     p.add_argument("--workdir", required=True)
     p.set_defaults(func=cmd_tune)
 

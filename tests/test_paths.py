@@ -61,13 +61,15 @@ def test_submitted_scripts_hold_absolute_paths(here):
     out = run_cli("submit", "slurm", "--mode", "single", "--preset", "smoke",
                   *_data_sets(), "--space", "space.json", "--backend",
                   "keras-tuner", "--algorithm", "random", "--max-trials", "2",
-                  "--workdir", "runs/job", "--dry-run", cwd=here)
+                  "--trust-study-dir", "--workdir", "runs/job", "--dry-run",
+                  cwd=here)
     assert out.returncode == 0, out.stderr[-3000:]
     script = (here / "runs/job/slurm/rnntune.sbatch").read_text()
     assert script == out.stdout
     assert f"WORKDIR={here / 'runs/job'}" in script
     assert f"data.path={here / 'reviews.csv'}" in script
     assert f"--space {here / 'space.json'}" in script
+    assert "--trust-study-dir" in script  # a requeued job resumes with it
     output = next(line for line in script.splitlines()
                   if line.startswith("#SBATCH --output="))
     assert str(here / "runs/job/slurm") in output

@@ -184,10 +184,11 @@ def _read_class_folders(
         )
     texts, labels = [], []
     for label, folder in enumerate(folders):
-        files = sorted(folder.glob("*.txt"))
-        reading.hidden += [f"{folder.name}/{p.name}"
-                           for p in folder.iterdir() if _hidden(p)]
-        files = [f for f in files if not _hidden(f)]
+        items = sorted(folder.iterdir())
+        reading.hidden += [f"{folder.name}/{p.name}" for p in items
+                           if _hidden(p)]
+        files = [p for p in items
+                 if p.name.endswith(".txt") and not _hidden(p)]
         if not files:
             raise DataError(
                 f"{folder}: class folder has no .txt files; add texts or "

@@ -8,6 +8,7 @@ depend only on the data and `DataConfig.seed`:
     splits.train.texts[0], splits.class_names[splits.train.labels[0]]
 """
 
+import bisect
 import codecs
 import csv
 import dataclasses
@@ -16,6 +17,7 @@ import importlib.resources
 import io
 import os
 import pathlib
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -194,11 +196,14 @@ def _read_class_folders(
                 f"{folder}: class folder has no .txt files; add texts or "
                 "remove the folder"
             )
-        for f in files:
-            text = _read_text_file(f, reading)
-            if text is not None:
-                texts.append(text)
-                labels.append(label)
+        kept = [t for t in (_read_text_file(f, reading) for f in files)
+                if t is not None]
+        if not kept:
+            raise DataError(
+                f"{folder}: no text left once the files that are not UTF-8 "
+                "were skipped (data.decode_errors=skip)")
+        texts.extend(kept)
+        labels.extend([label] * len(kept))
     return tuple(p.name for p in folders), texts, labels
 
 
@@ -243,9 +248,10 @@ def _read_directory(path: pathlib.Path, decode_errors: str) -> _Labelled:
     )
 
 
-# What spreadsheet and pandas exports write for a missing value.
-MISSING_LABELS = frozenset({"", "nan", "na", "n/a", "<na>", "#n/a", "null",
-                            "none"})
+# What spreadsheets and pandas write for a missing value, and no label
+# would be named.
+MISSING_LABELS = frozenset({"", "nan", "<na>", "#n/a", "n/a"})
+LINE_BREAK = re.compile(rb"\r\n|\r|\n")  # as the csv module counts lines
 
 
 def _decode_csv(path: pathlib.Path, reading: _Reading
@@ -253,15 +259,17 @@ def _decode_csv(path: pathlib.Path, reading: _Reading
     """The file's text (a UTF-8 BOM dropped) and the physical lines that
     held undecodable bytes (replaced by U+FFFD)."""
     data = path.read_bytes()
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     bad: list[int] = []
 
     def record(e: UnicodeDecodeError):
-        bad.append(e.start)
+        bad.append(bom + e.start)
         return "\ufffd", e.end
 
     codecs.register_error("rnntune.csv", record)
-    text = data.decode("utf-8-sig", errors="rnntune.csv")
-    lines = {data.count(b"\n", 0, offset) + 1 for offset in bad}
+    text = data[bom:].decode("utf-8", errors="rnntune.csv")
+    breaks = [m.end() for m in LINE_BREAK.finditer(data)]
+    lines = {bisect.bisect_right(breaks, offset) + 1 for offset in bad}
     if lines and reading.decode_errors == "strict":
         raise DataError(
             f"{path}, line {min(lines)}: not UTF-8 text (byte {bad[0]}); "

@@ -172,6 +172,9 @@ def cmd_tune(args) -> int:
     runtime = _runtime(args)
     _quiet_tensorflow()
     from tuning.tune import run_study
+    from tuning.workdir import private_umask
+
+    private_umask()  # what the study writes must pass its resume check
 
     try:
         run_study(args.workdir, spec, resume=args.resume,
@@ -228,6 +231,9 @@ def cmd_worker(args) -> int:
         raise UsageError(f"--oracle {args.oracle!r}: expected HOST:PORT")
     from tuning import kt_distributed
     from tuning.study import Progress, ResultsTable, load_spec
+    from tuning.workdir import private_umask
+
+    private_umask()  # as the chief's own files
 
     # The chief writes the study before it serves: wait for it first.
     kt_distributed.wait_for_chief(host, int(port))
@@ -688,7 +694,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    _absolute_paths(args)
+    if getattr(args, "cluster", None) != "k8s":  # k8s paths are the pods'
+        _absolute_paths(args)
     try:
         return args.func(args)
     except (*USER_ERRORS, UsageError) as e:

@@ -1,5 +1,6 @@
 """Data sources: embedded, directory (aclImdb too), CSV, download; errors."""
 
+import codecs
 import tarfile
 
 import numpy as np
@@ -267,6 +268,22 @@ def test_decode_errors_replace_or_skip_and_say_so(tmp_path, mode):
         if mode == "replace":
             assert any("\ufffd" in t for t in texts)
     assert "line 3, line 4" in splits.notes[0]  # where the rows start
+
+
+def test_csv_lines_count_as_the_reader_counts_them(tmp_path):
+    """A byte order mark and old Mac line ends (a lone CR) keep the line
+    numbers of undecodable rows right."""
+    path = tmp_path / "mixed.csv"
+    _write(path, codecs.BOM_UTF8 + b'text,label\rfine,1\r"two\rlines",0\r'
+           b"caf\xe9,1\rok,0\rgood,1\rbad,0\r")
+    with pytest.raises(DataError, match=r"mixed.csv, line 5: not UTF-8"):
+        load_splits(DataConfig(source="csv", path=str(path)))
+    splits = load_splits(DataConfig(source="csv", path=str(path),
+                                    decode_errors="skip", test_split=0,
+                                    validation_split=0.5))
+    assert "line 5" in splits.notes[0]
+    assert sorted(_all_texts(splits)) == ["bad", "fine", "good", "ok",
+                                          "two\rlines"]
 
 
 def test_csv_accepts_a_byte_order_mark_and_blank_lines(tmp_path):

@@ -219,11 +219,12 @@ def test_a_run_killed_at_random_moments_always_resumes(tmp_path):
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 120
-            at_write = kills % 2 == 1
+            at_write, seen_write = kills % 2 == 1, False
             delay = rng.uniform(3, 9)  # start-up takes some of it
             started = time.monotonic()
             while process.poll() is None and time.monotonic() < deadline:
                 if at_write and _partial_writes(workdir):
+                    seen_write = True
                     time.sleep(rng.uniform(0, 0.02))
                     break
                 if not at_write and time.monotonic() - started > delay:
@@ -233,7 +234,7 @@ def test_a_run_killed_at_random_moments_always_resumes(tmp_path):
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait()
                 kills += 1
-                during_writes += at_write
+                during_writes += seen_write
                 continue
         finally:
             if process.poll() is None:

@@ -29,10 +29,22 @@ METADATA = "training_metadata.json"
 CARRIED = ("history.csv", "best.weights.h5")
 
 
+def _sync(path: pathlib.Path) -> None:
+    """Flushes a file's or a directory's entries to disk, so that a rename
+    that follows never lands before the data (a power cut, not only a
+    kill)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def save_weights_atomic(model: keras.Model, path: pathlib.Path) -> None:
     """`model.save_weights(path)`, never leaving half a file at `path`."""
     partial = path.with_name(".partial." + path.name)
     model.save_weights(partial, overwrite=True)
+    _sync(partial)
     os.replace(partial, path)
 
 
@@ -40,6 +52,14 @@ def _copy_atomic(source: pathlib.Path, target: pathlib.Path) -> None:
     partial = target.with_name(".partial." + target.name)
     shutil.copyfile(source, partial)
     os.replace(partial, target)
+
+
+def _read_epoch(directory: pathlib.Path) -> int:
+    """The epoch a state directory holds; 0 if it holds no whole state."""
+    try:
+        return int(json.loads((directory / METADATA).read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 class TrainingState:
@@ -54,8 +74,7 @@ class TrainingState:
     @property
     def epoch(self) -> int:
         """The last committed epoch (0: none)."""
-        path = self.path / METADATA
-        return json.loads(path.read_text())["epoch"] if path.exists() else 0
+        return _read_epoch(self.path)
 
     def recover(self) -> int:
         """Completes or drops an interrupted commit, then restores the run
@@ -64,14 +83,14 @@ class TrainingState:
         Returns:
             The committed epoch (0: nothing to resume).
         """
-        if (self._new / METADATA).exists():  # written whole: the newest
+        if _read_epoch(self._new):  # its metadata is written last
             shutil.rmtree(self.path, ignore_errors=True)
             os.replace(self._new, self.path)
         shutil.rmtree(self._new, ignore_errors=True)
         if not self.path.exists() and self._old.exists():
             os.replace(self._old, self.path)
         shutil.rmtree(self._old, ignore_errors=True)
-        if not (self.path / METADATA).exists():
+        if not self.epoch:
             shutil.rmtree(self.path, ignore_errors=True)
             return 0
         for name in CARRIED:
@@ -81,6 +100,17 @@ class TrainingState:
                 (self.workdir / name).unlink(missing_ok=True)
         return self.epoch
 
+    def _publish(self) -> None:
+        """Makes the whole `backup.new/` the state, by renames only."""
+        for path in self._new.iterdir():
+            _sync(path)
+        _sync(self._new)
+        if self.path.exists():
+            os.replace(self.path, self._old)
+        os.replace(self._new, self.path)
+        _sync(self.workdir)
+        shutil.rmtree(self._old, ignore_errors=True)
+
     def commit(self, model: keras.Model, epoch: int) -> None:
         """Saves the state after `epoch` (1-based) finished."""
         shutil.rmtree(self._new, ignore_errors=True)
@@ -89,11 +119,18 @@ class TrainingState:
         for name in CARRIED:
             if (self.workdir / name).exists():
                 shutil.copyfile(self.workdir / name, self._new / name)
-        (self._new / METADATA).write_text(json.dumps({"epoch": epoch}))
-        if self.path.exists():
-            os.replace(self.path, self._old)
-        os.replace(self._new, self.path)
-        shutil.rmtree(self._old, ignore_errors=True)
+        _copy_text(self._new / METADATA, json.dumps({"epoch": epoch}))
+        self._publish()
+
+    def seed_from(self, source: pathlib.Path) -> None:
+        """Makes a copy of the state directory `source` (another run's, a
+        Ray checkpoint) this run's state, metadata copied last."""
+        shutil.rmtree(self._new, ignore_errors=True)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(source, self._new, ignore=lambda _, names: [
+            n for n in names if n not in (WEIGHTS, *CARRIED)])
+        shutil.copyfile(source / METADATA, self._new / METADATA)
+        self._publish()
 
     def load(self, model: keras.Model) -> None:
         """Loads the committed weights into `model` (built and compiled)."""
@@ -108,6 +145,12 @@ class TrainingState:
     def copy_to(self, target: pathlib.Path) -> None:
         """Copies the committed state to the directory `target`."""
         shutil.copytree(self.path, target)
+
+
+def _copy_text(path: pathlib.Path, text: str) -> None:
+    partial = path.with_name(".partial." + path.name)
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 class CommitEachEpoch(keras.callbacks.Callback):

@@ -199,9 +199,7 @@ def _restore(trial_dir: pathlib.Path, trial_id: str) -> None:
         if origin == trial_id and state.recover():
             return
         state.discard()
-        trial_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(path, state.path,
-                        ignore=shutil.ignore_patterns(ORIGIN))
+        state.seed_from(path)
     for name in ("config.json", "metrics.json"):
         (trial_dir / name).unlink(missing_ok=True)
 

@@ -234,7 +234,9 @@ class ResultsTable:
         self.rows: dict[str, dict] = self._read()
         if self.rows and self._from_json() is None:
             with self._locked():  # rebuilt: write it back whole
-                self._write()
+                if self._from_json() is None:  # nobody did meanwhile
+                    self._write()
+                self.rows = self._read()
 
     def _read(self) -> dict[str, dict]:
         for read in (self._from_json, self._from_csv, self._from_trials):
@@ -251,9 +253,10 @@ class ResultsTable:
 
     def _from_csv(self) -> list[dict] | None:
         try:
-            with open(self.workdir / "trials.csv", newline="") as f:
+            with open(self.workdir / "trials.csv", newline="",
+                      encoding="utf-8") as f:
                 rows = list(csv.DictReader(f))
-        except (OSError, csv.Error):
+        except (OSError, csv.Error, UnicodeDecodeError):
             return None
         if not rows or any(r.get("trial_id") in (None, "")
                            or None in r.values() for r in rows):
@@ -284,8 +287,12 @@ class ResultsTable:
                 row.update(status=RUNNING, reason="interrupted")
             else:
                 early = metrics["stopped_early"]
-                row.update(status=STOPPED_EARLY if early else COMPLETED,
-                           reason="early stopping" if early else "",
+                status, reason = (
+                    (FAILED, f"diverged: {metrics['verdict_reason']}")
+                    if metrics["status"] == "diverged" else
+                    (STOPPED_EARLY, "early stopping") if early else
+                    (COMPLETED, ""))
+                row.update(status=status, reason=reason,
                            **{k: json_safe(v) for k, v in
                               summary_fields(metrics).items()})
             rows.append(row)

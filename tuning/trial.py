@@ -247,6 +247,8 @@ def train_and_evaluate(
     workdir = pathlib.Path(workdir)
     finished = check_workdir(workdir, config)
     if finished is not None:
+        if not keep_state:  # killed between metrics.json and the cleanup
+            _discard_state(workdir)
         report(f"{workdir}: already finished, reusing its metrics")
         return finished
     # Read and check the data before anything is written.
@@ -390,9 +392,13 @@ def train_and_evaluate(
     # Only now that the run is recorded finished: killed before this, it
     # resumes from the state instead of training again.
     if not keep_state:
-        state.discard()
-        (workdir / "best.weights.h5").unlink(missing_ok=True)
+        _discard_state(workdir)
     return metrics
+
+
+def _discard_state(workdir: pathlib.Path) -> None:
+    TrainingState(workdir).discard()
+    (workdir / "best.weights.h5").unlink(missing_ok=True)
 
 
 def describe(metrics: dict) -> str:
@@ -434,8 +440,7 @@ def continue_from(parent: pathlib.Path, workdir: pathlib.Path) -> bool:
     """
     mine, theirs = TrainingState(workdir), TrainingState(parent)
     theirs.recover()
-    if mine.path.exists() or not theirs.epoch:
+    if mine.recover() or not theirs.epoch:
         return False
-    workdir.mkdir(parents=True, exist_ok=True)
-    theirs.copy_to(mine.path)
+    mine.seed_from(theirs.path)
     return True

@@ -56,6 +56,45 @@ def _holder(fd: int) -> str:
     return f"process {text[0]}" if text else "another process"
 
 
+def _lock(workdir: pathlib.Path) -> int:
+    """Opens and locks `WORKDIR/.rnntune.lock`; returns its descriptor."""
+    path = workdir / LOCK_FILE
+    while True:
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise WorkdirError(f"{workdir}: cannot write there "
+                               f"({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise WorkdirError(
+                f"{workdir} is in use by {holder}; wait for it to end or "
+                "choose another --workdir") from None
+        except OSError as e:  # ENOLCK, ENOSYS: no locks on this mount
+            os.close(fd)
+            raise WorkdirError(
+                f"{workdir}: its file system refuses file locks "
+                f"({e.strerror}); use a directory on a file system that "
+                "supports flock") from None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # a holder removed the file meanwhile: lock the new one
+
+
+def private_umask() -> None:
+    """Files this process creates from now on are writable by their owner
+    alone, so that a study it writes passes `check_private` on resume even
+    where the default umask (002) makes them group-writable."""
+    os.umask(os.umask(0) | 0o022)
+
+
 @contextlib.contextmanager
 def hold(workdir: str | os.PathLike, *, kind: Kind):
     """Holds `workdir` exclusively while the block runs.
@@ -70,26 +109,20 @@ def hold(workdir: str | os.PathLike, *, kind: Kind):
     workdir = pathlib.Path(workdir)
     check_kind(workdir, kind)
     created = not workdir.exists()
+    fd = _lock(workdir)
     try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(workdir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        raise WorkdirError(f"{workdir}: cannot write there "
-                           f"({e.strerror})") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise WorkdirError(
-                f"{workdir} is in use by {_holder(fd)}; wait for it to "
-                "end or choose another --workdir") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield workdir
     finally:
-        os.close(fd)
-        if created and [p.name for p in workdir.iterdir()] == [LOCK_FILE]:
+        # Unlinked while still locked: a process waiting on this file then
+        # finds it gone and locks a new one (see `_lock`).
+        empty = created and [p.name for p in workdir.iterdir()] == [
+            LOCK_FILE]
+        if empty:
             (workdir / LOCK_FILE).unlink(missing_ok=True)
+        os.close(fd)
+        if empty:
             with contextlib.suppress(OSError):
                 workdir.rmdir()
 

@@ -100,6 +100,13 @@ def _worker_pids(workdir, tuner_id):
     return [int(p) for p in out.split()]
 
 
+def _wait_for(condition, what, timeout=300):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
 @pytest.mark.slow
 def test_keras_tuner_chief_and_two_workers_survive_a_dead_worker(tmp_path):
     """Chief plus two workers as processes; one worker is killed mid-trial:
@@ -109,21 +116,23 @@ def test_keras_tuner_chief_and_two_workers_survive_a_dead_worker(tmp_path):
                      "--max-trials", "4", "--max-epochs", "8",
                      "--concurrent-trials", "2", "--devices", "cpu:2",
                      "--set", "train.early_stopping_patience=0"], workdir)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout),
+                              daemon=True)
+    reader.start()
+    # Worker 0's own trial, past its second epoch: on a loaded machine the
+    # other worker may be epochs ahead while worker 0 still starts up.
+    second_epoch = re.compile(r"\[worker 0\]\s+\[trial \d+\] epoch "
+                              r"([2-7])/8 ")
     try:
-        deadline = time.monotonic() + 300
-        killed = False
-        while not killed:
-            assert process.poll() is None and time.monotonic() < deadline
-            for trial in (workdir / "trials").glob("*") if (
-                    workdir / "trials").exists() else []:
-                if len(read_history(trial / "history.csv")) >= 2:
-                    pids = _worker_pids(workdir, "worker0")
-                    if pids:
-                        os.kill(pids[0], signal.SIGKILL)
-                        killed = True
-                        break
-            time.sleep(0.1)
-        out, _ = process.communicate(timeout=600)
+        _wait_for(lambda: any(second_epoch.search(x) for x in lines[:])
+                  or process.poll() is not None, "worker 0's second epoch")
+        assert process.poll() is None, "the study ended before the kill"
+        (pid,) = _worker_pids(workdir, "worker0")
+        os.kill(pid, signal.SIGKILL)
+        process.wait(timeout=600)
+        reader.join(timeout=60)
+        out = "".join(lines)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -145,13 +154,6 @@ def test_keras_tuner_chief_and_two_workers_survive_a_dead_worker(tmp_path):
     assert {"chief", "worker0", "worker1"} <= tuners
     check_hparams_on_server(workdir, keys=TINY_KEYS,
                             expected={"STATUS_SUCCESS": 4})
-
-
-def _wait_for(condition, what, timeout=300):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 @pytest.mark.slow

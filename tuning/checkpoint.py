@@ -21,6 +21,8 @@ import shutil
 
 import keras
 
+from tuning.files import write_atomic
+
 STATE_DIR = "backup"
 WEIGHTS = "latest.weights.h5"
 METADATA = "training_metadata.json"
@@ -119,7 +121,7 @@ class TrainingState:
         for name in CARRIED:
             if (self.workdir / name).exists():
                 shutil.copyfile(self.workdir / name, self._new / name)
-        _copy_text(self._new / METADATA, json.dumps({"epoch": epoch}))
+        write_atomic(self._new / METADATA, json.dumps({"epoch": epoch}))
         self._publish()
 
     def seed_from(self, source: pathlib.Path) -> None:
@@ -145,12 +147,6 @@ class TrainingState:
     def copy_to(self, target: pathlib.Path) -> None:
         """Copies the committed state to the directory `target`."""
         shutil.copytree(self.path, target)
-
-
-def _copy_text(path: pathlib.Path, text: str) -> None:
-    partial = path.with_name(".partial." + path.name)
-    partial.write_text(text)
-    os.replace(partial, path)
 
 
 class CommitEachEpoch(keras.callbacks.Callback):

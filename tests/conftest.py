@@ -1,4 +1,5 @@
-"""Shared fixtures. TensorFlow is configured here, before anything imports it.
+"""Shared fixtures. TensorFlow and Ray are configured here, before any
+test module imports them.
 
 The CPU is split into two logical devices at import so that
 `MirroredStrategy(["/cpu:0", "/cpu:1"])` exercises the real multi-replica
@@ -11,6 +12,13 @@ import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Ray reads these when it is first imported, and test modules import it
+# before `tuning.ray_backend` (which sets them too) can: without the last,
+# Ray binds the machine's routable address instead of loopback.
+for _name, _value in (("RAY_USAGE_STATS_ENABLED", "0"),
+                      ("RAY_AUTH_MODE", "disabled"),
+                      ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")):
+    os.environ.setdefault(_name, _value)
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

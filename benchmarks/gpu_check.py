@@ -41,7 +41,7 @@ def cudnn_report() -> list[dict]:
 
     from launch.presets import get_preset
     from models.builder import build_model
-    from tuning.config import apply_overrides
+    from tuning.trial.config import apply_overrides
 
     rows = []
     ids = np.zeros((8, 50), dtype="int32")

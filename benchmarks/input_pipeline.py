@@ -45,7 +45,7 @@ from data_pipeline.pipeline import VectorizedSplits, vectorize  # noqa: E402
 from data_pipeline.sources import Split, TextSplits, load_splits  # noqa: E402
 from data_pipeline.text import standardize  # noqa: E402
 from models.builder import build_model  # noqa: E402
-from tuning.config import apply_overrides  # noqa: E402
+from tuning.trial.config import apply_overrides  # noqa: E402
 from launch.presets import get_preset  # noqa: E402
 
 BATCH = 128

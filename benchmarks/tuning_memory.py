@@ -18,17 +18,19 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from launch.presets import get_preset  # noqa: E402
-from tuning import hparams_log, kt_backend  # noqa: E402
-from tuning.config import apply_overrides  # noqa: E402
-from tuning.runner import TrialRunner  # noqa: E402
-from tuning.space import from_dict, get_space  # noqa: E402
+from tuning.backends import keras_tuner  # noqa: E402
+from tuning.study import hparams  # noqa: E402
+from tuning.trial.config import apply_overrides  # noqa: E402
+from tuning.study.runner import TrialRunner  # noqa: E402
+from tuning.study.space import from_dict, get_space  # noqa: E402
 
 # Same-size models in every trial, so growth is leakage, not a larger
 # model sampled late.
 SAME_SIZE = {"model.cell": {"choice": ["lstm"]},
              "train.learning_rate": {"float": [1e-4, 1e-2], "log": True},
              "model.dropout": {"float": [0.0, 0.5]}}
-from tuning.study import ResultsTable, StudySpec  # noqa: E402
+from tuning.study.results import ResultsTable  # noqa: E402
+from tuning.study.spec import StudySpec  # noqa: E402
 
 
 def rss_mib() -> float:
@@ -62,11 +64,11 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = pathlib.Path(tmp)
-        hparams_log.write_experiment(workdir, spec.space)
+        hparams.write_experiment(workdir, spec.space)
         table = ResultsTable(workdir, spec.space)
         runner = TrialRunner(workdir, spec, table, report=lambda _: None,
                              on_event=record)
-        kt_backend.run(workdir, runner)
+        keras_tuner.run(workdir, runner)
     growth = samples[-1] / samples[1] - 1
     print(f"RSS after trial 2: {samples[1]:.0f} MiB, after trial "
           f"{len(samples)}: {samples[-1]:.0f} MiB, growth {growth:+.1%}")

@@ -51,10 +51,10 @@ from data_pipeline.sources import load_splits  # noqa: E402
 from data_pipeline.text import make_vectorizer  # noqa: E402
 from launch.presets import get_preset  # noqa: E402
 from models.builder import build_model  # noqa: E402
-from tuning.config import apply_overrides  # noqa: E402
-from tuning.kt_backend import hyperparameters  # noqa: E402
-from tuning.space import get_space  # noqa: E402
-from tuning.study import StudySpec  # noqa: E402
+from tuning.trial.config import apply_overrides  # noqa: E402
+from tuning.backends.keras_tuner import hyperparameters  # noqa: E402
+from tuning.study.space import get_space  # noqa: E402
+from tuning.study.spec import StudySpec
 from tuning.tune import run_study  # noqa: E402
 
 # A trial's epoch line, as rnntune reports it.

@@ -26,7 +26,7 @@ from launch.k8s import ManifestError
 from launch.presets import PRESETS, get_preset
 from launch.slurm import SubmitError
 from models.config import CELL_NAMES
-from tuning.config import (Config, ConfigError, WorkdirError,
+from tuning.trial.config import (Config, ConfigError, WorkdirError,
                            apply_overrides, keys)
 
 USER_ERRORS = (ConfigError, DataError, WorkdirError, SubmitError,
@@ -88,7 +88,7 @@ def _say(line: str) -> None:
 
 
 def _strategy(args):
-    from tuning.devices import make_strategy, parse_devices
+    from tuning.trial.devices import make_strategy, parse_devices
 
     devices = parse_devices(args.devices)  # a bad flag fails before TF
     _quiet_tensorflow()
@@ -98,8 +98,8 @@ def _strategy(args):
 def cmd_train(args) -> int:
     config = _config(args)
     strategy = _strategy(args)
-    from tuning.trial import describe, train_and_evaluate
-    from tuning.workdir import hold
+    from tuning.trial.train import describe, train_and_evaluate
+    from tuning.trial.workdir import hold
 
     with hold(args.workdir, kind="run"):
         metrics = train_and_evaluate(config, args.workdir,
@@ -126,13 +126,13 @@ def cmd_compare(args) -> int:
     config = _config(args)
     cells = _parse_cells(args.cells)
     strategy = _strategy(args)
-    from tuning.compare import compare_cells, format_table
+    from tuning.compare import compare_cells, format_comparison
 
     rows = compare_cells(config, cells, args.workdir, strategy=strategy,
                          report=_say)
     workdir = pathlib.Path(args.workdir)
     _say("")
-    _say(format_table(rows))
+    _say(format_comparison(rows))
     _say(f"table: {_quote(workdir / 'comparison.csv')}, "
          f"{_quote(workdir / 'comparison.json')}; curves: "
          f"{_quote(workdir / 'curves_<cell>.png')}")
@@ -142,8 +142,8 @@ def cmd_compare(args) -> int:
 
 def _study_spec(args):
     """The study the options describe (validated; no TensorFlow)."""
-    from tuning.space import get_space
-    from tuning.study import StudySpec
+    from tuning.study.space import get_space
+    from tuning.study.spec import StudySpec
 
     missing = [flag for flag, value in (
         ("--preset", args.preset), ("--space", args.space),
@@ -165,14 +165,14 @@ def _study_spec(args):
 
 
 def cmd_tune(args) -> int:
-    from tuning.study import StudyFailed
+    from tuning.study.spec import StudyFailed
 
     spec = None if args.resume else _study_spec(args)
     _check_backend_flags(args, spec)
     runtime = _runtime(args)
     _quiet_tensorflow()
     from tuning.tune import run_study
-    from tuning.workdir import private_umask
+    from tuning.trial.workdir import private_umask
 
     private_umask()  # what the study writes must pass its resume check
 
@@ -192,7 +192,7 @@ BACKEND_FLAGS = {"ray": ("ray_address", "cpus_per_trial"),
 
 
 def _check_backend_flags(args, spec) -> None:
-    from tuning.study import load_spec
+    from tuning.study.spec import load_spec
 
     backend = (spec or load_spec(pathlib.Path(args.workdir))).backend
     for owner, flags in BACKEND_FLAGS.items():
@@ -211,8 +211,8 @@ def _runtime(args):
     """The flags given, over what the study last ran with (on resume)."""
     import dataclasses
 
-    from tuning.devices import parse_devices
-    from tuning.study import Runtime, load_runtime
+    from tuning.trial.devices import parse_devices
+    from tuning.study.spec import Runtime, load_runtime
 
     given = {f: getattr(args, f) for f in RUNTIME_FLAGS
              if getattr(args, f) is not None}
@@ -229,31 +229,33 @@ def cmd_worker(args) -> int:
     host, sep, port = args.oracle.rpartition(":")
     if not sep or not port.isdigit():
         raise UsageError(f"--oracle {args.oracle!r}: expected HOST:PORT")
-    from tuning import kt_distributed
-    from tuning.study import Progress, ResultsTable, load_spec
-    from tuning.workdir import private_umask
+    from tuning.backends import kt_workers
+    from tuning.study.progress import Progress
+    from tuning.study.results import ResultsTable
+    from tuning.study.spec import load_spec
+    from tuning.trial.workdir import private_umask
 
     private_umask()  # as the chief's own files
 
     # The chief writes the study before it serves: wait for it first.
-    kt_distributed.wait_for_chief(host, int(port))
+    kt_workers.wait_for_chief(host, int(port))
     workdir = pathlib.Path(args.workdir)
     spec = load_spec(workdir)
     if spec.backend != "keras-tuner":
         raise UsageError(f"{workdir} is a {spec.backend} study; workers "
                          "join keras-tuner studies")
     strategy = _strategy(args)
-    from tuning import kt_backend
-    from tuning.runner import TrialRunner
+    from tuning.backends import keras_tuner
+    from tuning.study.runner import TrialRunner
 
     tuner_id = args.tuner_id or (
         f"worker-{socket.gethostname()}-{os.getpid()}")
-    kt_distributed.set_env(tuner_id, host, int(port))
+    kt_workers.set_env(tuner_id, host, int(port))
     table = ResultsTable(workdir, spec.space)
     runner = TrialRunner(workdir, spec, table, report=_say,
                          on_event=Progress(spec, table, _say),
                          strategy=strategy)
-    kt_backend.run(workdir, runner)
+    keras_tuner.run(workdir, runner)
     return 0
 
 
@@ -342,7 +344,7 @@ def _safe_name(name: str) -> str:
 
 
 def cmd_spaces(args) -> int:
-    from tuning.space import SPACES, get_space
+    from tuning.study.space import SPACES, get_space
 
     width = max(map(len, SPACES))
     for name, (description, _) in SPACES.items():
@@ -360,7 +362,7 @@ def cmd_report(args) -> int:
     if not workdir.is_dir():
         raise UsageError(f"{workdir}: no such directory")
     _quiet_tensorflow()
-    from tuning.report import build_report, format_text, write_outputs
+    from tuning.reporting.report import build_report, format_text, write_outputs
 
     report = build_report(workdir)
     paths = write_outputs(report, workdir)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from data_pipeline.config import DataConfig
 from models.config import ModelConfig
-from tuning.config import Config, ConfigError, TrainConfig
+from tuning.trial.config import Config, ConfigError, TrainConfig
 
 
 def seed() -> Config:

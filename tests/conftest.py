@@ -13,7 +13,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Ray reads these when it is first imported, and test modules import it
-# before `tuning.ray_backend` (which sets them too) can: without the last,
+# before `tuning.backends.ray_tune` (which sets them too) can: without the last,
 # Ray binds the machine's routable address instead of loopback.
 for _name, _value in (("RAY_USAGE_STATS_ENABLED", "0"),
                       ("RAY_AUTH_MODE", "disabled"),
@@ -27,7 +27,7 @@ _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     _cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from tuning.config import Config, apply_overrides  # noqa: E402
+from tuning.trial.config import Config, apply_overrides  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -58,7 +58,7 @@ def smoke_config() -> Config:
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, smoke_config):
     """One finished training run shared by the tests that only read it."""
-    from tuning.trial import train_and_evaluate
+    from tuning.trial.train import train_and_evaluate
 
     workdir = tmp_path_factory.mktemp("smoke_run")
     metrics = train_and_evaluate(smoke_config, workdir, report=lambda _: None)
@@ -86,8 +86,8 @@ def reviews_csv(tmp_path_factory) -> pathlib.Path:
 
 def study_spec(base: Config, space: dict, *, backend: str, algorithm: str,
                max_trials: int, max_epochs: int = 2, **kwargs):
-    from tuning.space import from_dict
-    from tuning.study import StudySpec
+    from tuning.study.space import from_dict
+    from tuning.study.spec import StudySpec
 
     return StudySpec(base=base, space=from_dict(space, name="test"),
                      backend=backend, algorithm=algorithm,

@@ -3,8 +3,8 @@
 import pytest
 
 from launch.presets import PRESETS, get_preset, smoke_variant
-from tuning.config import (Config, ConfigError, apply_overrides, from_dict,
-                           keys)
+from tuning.trial.config import (Config, ConfigError, apply_overrides,
+                                 from_dict, keys)
 
 
 def test_round_trip_through_dict():

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from tuning.config import ConfigError
-from tuning.devices import Devices, parse_devices
-from tuning.trial import read_history
+from tuning.trial.config import ConfigError
+from tuning.trial.devices import Devices, parse_devices
+from tuning.trial.train import read_history
 
 from conftest import REPO, SMOKE, run_cli
 from test_hparams import check_hparams_on_server
@@ -225,7 +225,7 @@ def test_ray_study_uses_both_nodes_of_a_two_node_cluster(smoke_config,
     import ray
     from ray.cluster_utils import Cluster
 
-    from tuning.config import apply_overrides
+    from tuning.trial.config import apply_overrides
     from tuning.tune import run_study
     from conftest import TINY_SPACE, study_spec
 

@@ -14,7 +14,7 @@ from data_pipeline.text import (LINE_BREAKS, load_vocabulary,
 from launch.presets import get_preset
 from models.builder import build_model
 from models.config import ModelConfig
-from tuning.trial import export_model
+from tuning.trial.train import export_model
 
 from conftest import REPO
 

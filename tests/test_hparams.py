@@ -7,7 +7,7 @@ import sys
 import time
 import urllib.request
 
-from tuning.kt_distributed import free_port as _free_port
+from tuning.backends.kt_workers import free_port as _free_port
 
 from conftest import REPO
 

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from launch.cli import main
-from tuning.config import apply_overrides
-from tuning.report import build_report
-from tuning.trial import read_history
+from tuning.trial.config import apply_overrides
+from tuning.reporting.report import build_report
+from tuning.trial.train import read_history
 from tuning.tune import run_study
 
 from conftest import REPO, TINY_SPACE, study_spec
@@ -159,7 +159,7 @@ def _chromium_args(user_dir):
 
 @needs_browser
 def test_report_page_renders_every_run_in_chromium(study):
-    from tuning.report import build_report, write_outputs
+    from tuning.reporting.report import build_report, write_outputs
 
     paths = write_outputs(build_report(study), study)
     ARTIFACTS.mkdir(exist_ok=True)

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tuning.config import Config, ConfigError
-from tuning.space import SPACES, from_dict, get_space, load
+from tuning.trial.config import Config, ConfigError
+from tuning.study.space import SPACES, from_dict, get_space, load
 
 
 def test_named_spaces_validate_and_cover_every_cell():

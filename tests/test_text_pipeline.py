@@ -11,7 +11,7 @@ from data_pipeline.pipeline import VectorizedSplits, make_dataset, vectorize
 from data_pipeline.sources import Split, TextSplits
 from data_pipeline.text import make_vectorizer, standardize
 from launch.presets import get_preset
-from tuning.runner import KEEP_VECTORIZED, TrialRunner
+from tuning.study.runner import KEEP_VECTORIZED, TrialRunner
 
 SAMPLES = [
     "A GREAT film.<br /><br />Loved it!!",

@@ -15,8 +15,8 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import (
     EventAccumulator)
 
-from tuning.config import WorkdirError, apply_overrides
-from tuning.trial import read_history, train_and_evaluate
+from tuning.trial.config import WorkdirError, apply_overrides
+from tuning.trial.train import read_history, train_and_evaluate
 
 from conftest import REPO, SMOKE, run_cli
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import data_pipeline.text  # noqa: F401  registers the standardizer
-from tuning.config import apply_overrides
-from tuning.study import StudyFailed
+from tuning.trial.config import apply_overrides
+from tuning.study.spec import StudyFailed
 from tuning.tune import run_study
-from tuning.trial import read_history
+from tuning.trial.train import read_history
 
 from conftest import REPO, TINY_SPACE, study_spec
 from test_hparams import check_hparams_on_server
@@ -322,7 +322,7 @@ def test_hyperband_rounds_continue_their_parent_trial(base, tmp_path):
 @pytest.mark.parametrize("algorithm", ["random", "hyperband", "bayesian"])
 def test_a_study_seed_samples_the_same_values_every_run(algorithm, base,
                                                         tmp_path):
-    from tuning.kt_backend import make_oracle
+    from tuning.backends.keras_tuner import make_oracle
 
     def first_values(seed, global_state):
         random.seed(global_state)  # what a seedless oracle would draw from

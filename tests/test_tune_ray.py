@@ -6,10 +6,10 @@ import pytest
 import ray
 from ray import tune
 
-from tuning import ray_backend
-from tuning.config import apply_overrides
-from tuning.study import load_runtime, load_spec
-from tuning.trial import read_history
+from tuning.backends import ray_tune
+from tuning.trial.config import apply_overrides
+from tuning.study.spec import load_runtime, load_spec
+from tuning.trial.train import read_history
 from tuning.tune import run_study
 
 from conftest import TINY_SPACE, study_spec
@@ -22,7 +22,7 @@ GRID_SPACE = {"model.cell": {"choice": ["gru", "lstm"]},
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    ray_backend._connect(None, num_cpus=2)
+    ray_tune._connect(None, num_cpus=2)
     yield
     ray.shutdown()
 
@@ -37,7 +37,7 @@ def _results(workdir):
     spec = load_spec(workdir)
     tuner = tune.Tuner.restore(
         str(workdir / "ray" / "study"),
-        trainable=ray_backend.make_trainable(workdir, spec,
+        trainable=ray_tune.make_trainable(workdir, spec,
                                              load_runtime(workdir)))
     return tuner.get_results()
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tuning.verdict import judge
+from tuning.trial.verdict import judge
 
 
 def curve(train_acc, val_acc, train_loss, val_loss):
@@ -52,7 +52,7 @@ def test_nan_is_diverged():
 
 
 def test_overfit_onset_and_gap_slope():
-    from tuning.verdict import analyze, gap_slope, overfit_onset
+    from tuning.trial.verdict import analyze, gap_slope, overfit_onset
 
     rows = curve([0.7, 0.8, 0.9, 0.95], [0.7, 0.75, 0.74, 0.72],
                  [0.6, 0.4, 0.3, 0.2], [0.55, 0.5, 0.56, 0.6])

@@ -11,10 +11,10 @@ import sys
 import pytest
 
 from launch.cli import main
-from tuning.config import WorkdirError, apply_overrides
-from tuning.study import ResultsTable
+from tuning.trial.config import WorkdirError, apply_overrides
+from tuning.study.results import ResultsTable
 from tuning.tune import run_study
-from tuning.workdir import LOCK_FILE, hold
+from tuning.trial.workdir import LOCK_FILE, hold
 
 from conftest import REPO, SMOKE, TINY_SPACE, run_cli, study_spec
 
@@ -45,7 +45,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     workdir = tmp_path / "run"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\n"
-         "from tuning.workdir import hold\n"
+         "from tuning.trial.workdir import hold\n"
          f"with hold({str(workdir)!r}, kind='run'):\n"
          "    print('held', flush=True); time.sleep(600)"],
         cwd=REPO, stdout=subprocess.PIPE, text=True)

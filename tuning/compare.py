@@ -2,7 +2,7 @@
 
     rows = compare_cells(config, ["simple_rnn", "gru", "lstm"], "runs/cmp")
 
-Writes `WORKDIR/<cell>/` (one trial each, see `tuning.trial`),
+Writes `WORKDIR/<cell>/` (one trial each, see `tuning.trial.train`),
 `WORKDIR/comparison.csv`, `WORKDIR/comparison.json` and
 `WORKDIR/curves_<cell>.png`.
 """
@@ -17,12 +17,13 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from data_pipeline.sources import load_splits
-from tuning.config import Config, apply_overrides
-from tuning.plots import plot_curves
-from tuning.files import write_atomic, write_json
-from tuning.trial import (Report, check_workdir, read_history,
+from tuning.trial.config import Config, apply_overrides
+from tuning.reporting.plots import plot_curves
+from tuning.reporting.tables import format_table
+from tuning.trial.files import write_atomic, write_json
+from tuning.trial.train import (Report, check_workdir, read_history,
                           train_and_evaluate)
-from tuning.workdir import hold
+from tuning.trial.workdir import hold
 
 COLUMNS = ("cell", "parameters", "best_val_accuracy", "best_epoch",
            "final_train_accuracy", "final_val_accuracy", "final_accuracy_gap",
@@ -99,21 +100,13 @@ def _compare(config, cells, workdir, *, strategy, report) -> list[dict]:
     return rows
 
 
-def format_table(rows: Sequence[dict]) -> str:
+def format_comparison(rows: Sequence[dict]) -> str:
     """The comparison as an aligned text table."""
-    headers = ("cell", "params", "best val acc", "best epoch",
-               "train acc", "val acc", "gap", "s/epoch", "test acc",
-               "verdict")
-    cells = [[
-        r["cell"], f"{r['parameters']:,}", f"{r['best_val_accuracy']:.4f}",
-        str(r["best_epoch"]), f"{r['final_train_accuracy']:.4f}",
-        f"{r['final_val_accuracy']:.4f}", f"{r['final_accuracy_gap']:+.4f}",
-        f"{r['seconds_per_epoch']:.2f}", f"{r['test_accuracy']:.4f}",
-        r["verdict"]] for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells))
-              for i, h in enumerate(headers)]
-    out = io.StringIO()
-    for line in [headers, *cells]:
-        out.write("  ".join(v.ljust(w) for v, w in zip(line, widths))
-                  .rstrip() + "\n")
-    return out.getvalue()
+    return format_table(
+        ("cell", "params", "best val acc", "best epoch", "train acc",
+         "val acc", "gap", "s/epoch", "test acc", "verdict"),
+        [[r["cell"], f"{r['parameters']:,}", f"{r['best_val_accuracy']:.4f}",
+          str(r["best_epoch"]), f"{r['final_train_accuracy']:.4f}",
+          f"{r['final_val_accuracy']:.4f}", f"{r['final_accuracy_gap']:+.4f}",
+          f"{r['seconds_per_epoch']:.2f}", f"{r['test_accuracy']:.4f}",
+          r["verdict"]] for r in rows]) + "\n"

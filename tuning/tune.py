@@ -11,11 +11,14 @@ import pathlib
 import shlex
 
 from data_pipeline.sources import load_splits
-from tuning.config import ConfigError
-from tuning.workdir import check_private, hold
-from tuning.study import (Progress, ResultsTable, Runtime, StudySpec,
-                          export_best, format_top, load_runtime, load_spec,
-                          save_runtime, save_spec)
+from tuning.reporting.tables import format_top
+from tuning.study.export import export_best
+from tuning.study.progress import Progress
+from tuning.study.results import ResultsTable
+from tuning.study.spec import (Runtime, StudySpec, load_runtime, load_spec,
+                               save_runtime, save_spec)
+from tuning.trial.config import ConfigError
+from tuning.trial.workdir import check_private, hold
 
 
 def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
@@ -32,7 +35,7 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
         runtime: devices and trial packing (default: what the study last
             ran with, else one trial at a time on `auto` devices).
         trust_study_dir: resume even if other users could have changed
-            the study's files (see `tuning.workdir.check_private`).
+            the study's files (see `tuning.trial.workdir.check_private`).
         report: receives progress lines.
 
     Returns:
@@ -71,9 +74,9 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report):
     if not resume:
         load_splits(spec.base.data)  # fail on bad data before writing
         workdir.mkdir(parents=True, exist_ok=True)
-        from tuning import hparams_log
+        from tuning.study import hparams
 
-        hparams_log.write_experiment(workdir, spec.space)
+        hparams.write_experiment(workdir, spec.space)
         save_spec(workdir, spec)
     runtime = runtime or load_runtime(workdir)
     save_runtime(workdir, runtime)
@@ -82,9 +85,9 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report):
     if spec.backend == "keras-tuner":
         _run_keras_tuner(workdir, spec, table, progress, runtime, report)
     else:
-        from tuning import ray_backend
+        from tuning.backends import ray_tune
 
-        ray_backend.run(workdir, spec, table, progress, resume=resume,
+        ray_tune.run(workdir, spec, table, progress, resume=resume,
                         address=ray_address, runtime=runtime, report=report)
     table.refresh()
     report("")
@@ -98,31 +101,31 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report):
 
 
 def _run_keras_tuner(workdir, spec, table, progress, runtime, report):
-    from tuning import kt_backend
-    from tuning.runner import TrialRunner
+    from tuning.backends import keras_tuner
+    from tuning.study.runner import TrialRunner
 
     # Any packing flag runs the chief and workers as processes (others can
     # join them with `rnntune worker`); otherwise trials run in this one.
     if not (runtime.gpus_per_trial or runtime.concurrent_trials is not None):
-        from tuning.devices import make_strategy, parse_devices
+        from tuning.trial.devices import make_strategy, parse_devices
 
         strategy = make_strategy(parse_devices(runtime.devices))
         runner = TrialRunner(workdir, spec, table, report=report,
                              on_event=progress, strategy=strategy)
-        kt_backend.run(workdir, runner)
+        keras_tuner.run(workdir, runner)
         return
     import tensorflow as tf
 
-    from tuning import kt_distributed
+    from tuning.backends import kt_workers
 
     groups = ([] if runtime.concurrent_trials == 0 else
-              kt_distributed.worker_groups(
+              kt_workers.worker_groups(
                   gpus=len(tf.config.list_physical_devices("GPU")),
                   gpus_per_trial=int(runtime.gpus_per_trial),
                   concurrent_trials=runtime.concurrent_trials))
     runner = TrialRunner(workdir, spec, table, report=report,
                          on_event=progress)  # the chief trains nothing
-    kt_distributed.run(workdir, lambda: kt_backend.run(workdir, runner),
+    kt_workers.run(workdir, lambda: keras_tuner.run(workdir, runner),
                        groups=groups, devices=runtime.devices,
                        host=runtime.oracle_host, port=runtime.oracle_port,
                        report=report)

@@ -12,15 +12,15 @@ import html
 import json
 import pathlib
 import statistics
-from collections.abc import Sequence
 
 from tensorboard.backend.event_processing.event_accumulator import (
     EventAccumulator)
 from tensorboard.util import tensor_util
 
-from tuning import verdict
-from tuning.config import ConfigError
-from tuning.files import json_safe
+from tuning.trial import verdict
+from tuning.trial.config import ConfigError
+from tuning.reporting.tables import format_table
+from tuning.trial.files import json_safe
 
 RULES = (
     "verdict, first rule that applies (gap = train - validation accuracy): "
@@ -202,13 +202,6 @@ def _fmt(value, spec=".3f") -> str:
     return str(value)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths))
-                     .rstrip() for line in [headers, *rows])
-
-
 RUN_HEADERS = ("run", "status", "verdict", "best val acc", "best ep",
                "gap@best", "gap@end", "overfit from", "gap slope")
 
@@ -227,7 +220,7 @@ def format_text(report: dict, *, max_runs: int = 20) -> str:
         -(e["best_val_accuracy"] or -1)))
     lines = [f"{report['workdir']}: {len(entries)} run(s)", ""]
     shown = entries[:max_runs]
-    lines.append(_table(RUN_HEADERS, [_run_cells(e) for e in shown]))
+    lines.append(format_table(RUN_HEADERS, [_run_cells(e) for e in shown]))
     if len(entries) > max_runs:
         lines.append(f"... {len(entries) - max_runs} more in report.json")
     overfit = [e for e in entries if e["verdict"] == "overfitting"]
@@ -237,7 +230,7 @@ def format_text(report: dict, *, max_runs: int = 20) -> str:
             if e["overfit_onset_epoch"] else e["run"]
             for e in overfit[:8]) if overfit else "")]
     for key, groups in report["groups"].items():
-        lines += ["", f"by {key}:", _table(
+        lines += ["", f"by {key}:", format_table(
             ("value", "runs", "overfitting", "mean best val acc",
              "mean final gap"),
             [[g["value"], str(g["runs"]), f"{g['overfitting_share']:.0%}",
@@ -292,7 +285,7 @@ def write_outputs(report: dict, workdir: str | pathlib.Path) -> dict:
     Returns:
         The paths written, by kind.
     """
-    from tuning.plots import plot_curves
+    from tuning.reporting.plots import plot_curves
 
     out = pathlib.Path(workdir) / "report"
     out.mkdir(exist_ok=True)

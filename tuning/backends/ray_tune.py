@@ -27,11 +27,12 @@ except ImportError as e:  # pragma: no cover - depends on the install
 
 import keras  # noqa: E402  (after the Ray environment above)
 
-from tuning.checkpoint import TrainingState  # noqa: E402
-from tuning.runner import TrialFailed, TrialRunner  # noqa: E402
-from tuning.study import (  # noqa: E402
-    COMPLETED, FAILED, STOPPED_EARLY, Progress, ResultsTable, Runtime,
-    StudyFailed, StudySpec)
+from tuning.study.progress import Progress  # noqa: E402
+from tuning.study.results import (  # noqa: E402
+    COMPLETED, FAILED, STOPPED_EARLY, ResultsTable)
+from tuning.study.runner import TrialFailed, TrialRunner  # noqa: E402
+from tuning.study.spec import Runtime, StudyFailed, StudySpec  # noqa: E402
+from tuning.trial.state import TrainingState  # noqa: E402
 
 EXPERIMENT = "study"
 ORIGIN = "origin.json"
@@ -128,7 +129,7 @@ def _search(spec: StudySpec):
         mutations = {d.key: _domain(d) for d in spec.space.dimensions
                      if d.key.startswith("train.") and not d.when}
         if not mutations:
-            from tuning.config import ConfigError
+            from tuning.trial.config import ConfigError
 
             raise ConfigError(
                 "pbt mutates training keys only (weights carry over "
@@ -144,8 +145,8 @@ def _search(spec: StudySpec):
 
 def epoch_result(trial_dir: pathlib.Path, spec: StudySpec) -> dict:
     """The last finished epoch's metrics and the best so far."""
-    from tuning.trial import read_history
-    from tuning.verdict import best_row
+    from tuning.trial.train import read_history
+    from tuning.trial.verdict import best_row
 
     rows = read_history(trial_dir / "history.csv")
     last = rows[-1]
@@ -211,7 +212,7 @@ def trainable(values: dict, *, workdir: str, spec: dict,
     It mirrors across the devices Ray gave it (the GPUs in its
     `CUDA_VISIBLE_DEVICES`, with `devices="auto"`).
     """
-    from tuning.devices import make_strategy, parse_devices
+    from tuning.trial.devices import make_strategy, parse_devices
 
     strategy = make_strategy(parse_devices(devices))  # before any TF op
     spec = StudySpec.from_dict(spec)

@@ -18,7 +18,7 @@ from tensorboard.plugins.hparams import api as hp
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hp_summary
 
-from tuning.space import SearchSpace
+from tuning.study.space import SearchSpace
 
 # (tag, run group under the session, description)
 METRICS = (

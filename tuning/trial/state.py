@@ -21,7 +21,7 @@ import shutil
 
 import keras
 
-from tuning.files import write_atomic
+from tuning.trial.files import write_atomic
 
 STATE_DIR = "backup"
 WEIGHTS = "latest.weights.h5"

@@ -18,11 +18,11 @@ except ImportError as e:  # pragma: no cover - depends on the install
     raise ImportError("the keras-tuner backend needs the keras-tuner "
                       "package: pip install 'rnntune[keras-tuner]'") from e
 
-from tuning.files import write_atomic
-from tuning.runner import TrialFailed, TrialRunner
-from tuning.trial import continue_from
-from tuning.space import SearchSpace
-from tuning.study import StudyFailed, StudySpec
+from tuning.trial.files import write_atomic
+from tuning.study.runner import TrialFailed, TrialRunner
+from tuning.trial.train import continue_from
+from tuning.study.space import SearchSpace
+from tuning.study.spec import StudyFailed, StudySpec
 
 PROJECT = "study"
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket",
@@ -95,7 +95,7 @@ class SafeFiles:
             try:
                 trials.append(kt.engine.trial.Trial.load(str(path)))
             except (OSError, ValueError, KeyError) as e:
-                from tuning.config import ConfigError
+                from tuning.trial.config import ConfigError
 
                 raise ConfigError(f"{path}: unreadable ({e}); the oracle "
                                   "cannot be rebuilt without it") from None

@@ -15,11 +15,12 @@ import keras
 from data_pipeline.config import DataConfig
 from data_pipeline.pipeline import VectorizedSplits
 from data_pipeline.sources import TextSplits, load_splits
-from tuning import hparams_log
-from tuning.study import (COMPLETED, FAILED, RUNNING, STOPPED_EARLY,
-                          ResultsTable, StudySpec, failure_reason,
-                          summary_fields)
-from tuning.trial import train_and_evaluate
+from tuning.study import hparams
+from tuning.study.results import (COMPLETED, FAILED, RUNNING, STOPPED_EARLY,
+                                  ResultsTable, failure_reason,
+                                  summary_fields)
+from tuning.study.spec import StudySpec
+from tuning.trial.train import train_and_evaluate
 
 KEEP_VECTORIZED = 4  # distinct data settings whose ids a process keeps
 
@@ -93,7 +94,7 @@ class TrialRunner:
         self.table.update(trial_id, status=RUNNING, reason="",
                           node=socket.gethostname(), started_at=time.time(),
                           ended_at=None, **active)
-        hparams_log.start_session(self.trial_dir(trial_id), trial_id,
+        hparams.start_session(self.trial_dir(trial_id), trial_id,
                                   self.spec.space, values)
         self.on_event(trial_id, "started")
 
@@ -102,7 +103,7 @@ class TrialRunner:
         fields = summary_fields(metrics) if metrics else {}
         self.table.update(trial_id, status=status, reason=reason,
                           ended_at=time.time(), **fields)
-        hparams_log.end_session(self.trial_dir(trial_id), status, fields)
+        hparams.end_session(self.trial_dir(trial_id), status, fields)
         self.on_event(trial_id, status + (f" ({reason})" if reason else ""))
 
     def train(self, trial_id: str, values, *, epochs: int | None = None,

@@ -19,6 +19,8 @@ from models.config import ModelConfig
 
 Optimizer = Literal["adam", "rmsprop", "sgd"]
 Objective = Literal["val_accuracy", "val_loss"]
+OPTIMIZER_NAMES: tuple[str, ...] = typing.get_args(Optimizer)
+OBJECTIVES: tuple[str, ...] = typing.get_args(Objective)
 
 
 class ConfigError(ValueError):
@@ -71,10 +73,10 @@ class TrainConfig:
                  "an integer >= 1")
         _require(self.learning_rate > 0, "learning_rate",
                  self.learning_rate, "a number > 0")
-        _require(self.optimizer in typing.get_args(Optimizer), "optimizer",
-                 self.optimizer, "one of adam, rmsprop, sgd")
-        _require(self.objective in typing.get_args(Objective), "objective",
-                 self.objective, "one of val_accuracy, val_loss")
+        _require(self.optimizer in OPTIMIZER_NAMES, "optimizer",
+                 self.optimizer, f"one of {', '.join(OPTIMIZER_NAMES)}")
+        _require(self.objective in OBJECTIVES, "objective",
+                 self.objective, f"one of {', '.join(OBJECTIVES)}")
         _require(self.early_stopping_patience >= 0,
                  "early_stopping_patience", self.early_stopping_patience,
                  "an integer >= 0 (0 disables early stopping)")

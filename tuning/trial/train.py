@@ -14,7 +14,7 @@ It writes into `workdir`:
     model.keras      end-to-end model: raw strings in, probabilities out
     logs/train, logs/validation, logs/gap   TensorBoard event files
     backup/          the training state while training runs
-                     (`tuning.checkpoint`)
+                     (`tuning.trial.state`)
 
 A run killed at any moment continues from its last finished epoch when
 called again on the same workdir and config.
@@ -39,14 +39,14 @@ from data_pipeline.pipeline import VectorizedSplits
 from data_pipeline.sources import Split, TextSplits, load_splits
 from data_pipeline.text import save_vocabulary
 from models.builder import build_model
-from tuning import verdict
-from tuning.verdict import best_row
-from tuning.checkpoint import (CARRIED, CommitEachEpoch, TrainingState,
+from tuning.trial import verdict
+from tuning.trial.verdict import best_row
+from tuning.trial.state import (CARRIED, CommitEachEpoch, TrainingState,
                                save_weights_atomic)
-from tuning.devices import describe as describe_devices
-from tuning.files import write_atomic, write_json
-from tuning.tb_layout import write_layout
-from tuning.config import (Config, ConfigError, WorkdirError, differences,
+from tuning.trial.devices import describe as describe_devices
+from tuning.trial.files import write_atomic, write_json
+from tuning.trial.tb_layout import write_layout
+from tuning.trial.config import (Config, ConfigError, WorkdirError, differences,
                            from_dict)
 
 OPTIMIZERS = {

@@ -14,7 +14,7 @@ import dataclasses
 import os
 from typing import Literal
 
-from tuning.config import ConfigError
+from tuning.trial.config import ConfigError
 
 Kind = Literal["auto", "cpu", "gpu"]
 

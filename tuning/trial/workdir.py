@@ -17,7 +17,7 @@ import shlex
 import stat
 from typing import Literal
 
-from tuning.config import WorkdirError
+from tuning.trial.config import WorkdirError
 
 LOCK_FILE = ".rnntune.lock"
 Kind = Literal["run", "comparison", "study"]

@@ -14,7 +14,7 @@ values. Spaces ship as presets (`SPACES`) or come from a JSON or TOML file:
     }
 
 Each backend adapts this one definition (`tuning.backends`); sampled values
-go through `tuning.config.apply_overrides`, as `--set` values do.
+go through `tuning.trial.config.apply_overrides`, as `--set` values do.
 """
 
 import dataclasses
@@ -25,8 +25,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from tuning.config import (SECTIONS, Config, ConfigError, coerce_value,
-                           split_key, apply_overrides)
+from tuning.trial.config import (SECTIONS, Config, ConfigError,
+                                 apply_overrides, coerce_value, split_key)
 
 Kind = Literal["choice", "int", "float"]
 

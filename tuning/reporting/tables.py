@@ -1,0 +1,35 @@
+"""Aligned text tables, the one way rnntune prints rows for a terminal."""
+
+from collections.abc import Sequence
+
+from tuning.study.results import ResultsTable
+
+
+def format_table(headers: Sequence[str],
+                 rows: Sequence[Sequence[str]]) -> str:
+    """`rows` of text cells under `headers`, each column padded to its
+    widest cell, two spaces apart, no trailing blanks."""
+    widths = [max([len(h), *(len(row[i]) for row in rows)])
+              for i, h in enumerate(headers)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths))
+                     .rstrip() for line in [headers, *rows])
+
+
+def format_top(table: ResultsTable, objective: str, n: int = 5) -> str:
+    """The best `n` finished trials of a study's table."""
+    sign = 1 if objective.endswith("loss") else -1
+    rows = sorted((r for r in table.finished()
+                   if r.get("best_objective") is not None),
+                  key=lambda r: sign * r["best_objective"])[:n]
+
+    def show(value):
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return "" if value is None else str(value)
+
+    return format_table(
+        ["trial", objective, "epoch", "gap", "status", *table.keys],
+        [[r["trial_id"], f"{r['best_objective']:.4f}",
+          show(r.get("best_epoch")), show(r.get("final_accuracy_gap")),
+          r["status"], *(show(r.get(k)) for k in table.keys)]
+         for r in rows])

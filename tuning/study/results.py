@@ -1,0 +1,221 @@
+"""The results table of a study: `trials.csv` and `trials.json`, one row
+per trial, with the statuses both backends record."""
+
+import contextlib
+import csv
+import io
+import fcntl
+import json
+import pathlib
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from tuning.study.space import SearchSpace
+from tuning.trial.config import ConfigError, from_dict
+from tuning.trial.files import json_safe, write_atomic, write_json
+
+# Status words of the results table.
+RUNNING = "running"
+COMPLETED = "completed"
+STOPPED_EARLY = "stopped early"
+FAILED = "failed"
+
+SUMMARY_FIELDS = ("best_objective", "best_epoch", "stopped_epoch",
+                  "epochs_run", "final_accuracy_gap", "accuracy_gap_at_best",
+                  "gap_slope", "overfit_onset_epoch", "verdict",
+                  "best_val_accuracy", "best_val_loss", "test_accuracy",
+                  "wall_seconds")
+
+
+TEXT_COLUMNS = ("trial_id", "status", "reason", "verdict", "node")
+
+
+def _parse_cell(text: str):
+    """A `trials.csv` cell back as the value it was written from."""
+    if text == "":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text
+
+
+class ResultsTable:
+    """`trials.csv` and `trials.json`: one row per trial, rewritten whole
+    (atomically) on every change, so a reader never sees half a table.
+    Each trial's row is also kept in its own `trials/<id>/row.json`.
+
+    Several processes may share one table (Keras Tuner workers): each
+    update re-reads it under an exclusive file lock. An unreadable or
+    missing `trials.json` is rebuilt from `trials.csv`, or, without that
+    either, from the trial directories.
+    """
+
+    def __init__(self, workdir: pathlib.Path, space: SearchSpace):
+        self.workdir = workdir
+        self.space = space
+        self.keys = space.keys
+        self._lock = threading.Lock()
+        self.rows: dict[str, dict] = self._read()
+        if self.rows and self._from_json() is None:
+            with self._locked():  # rebuilt: write it back whole
+                if self._from_json() is None:  # nobody did meanwhile
+                    self._write()
+                self.rows = self._read()
+
+    def _read(self) -> dict[str, dict]:
+        for read in (self._from_json, self._from_csv, self._from_trials):
+            rows = read()
+            if rows is not None:
+                return {r["trial_id"]: r for r in rows}
+        return {}
+
+    def _from_json(self) -> list[dict] | None:
+        try:
+            return json.loads((self.workdir / "trials.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _from_csv(self) -> list[dict] | None:
+        try:
+            with open(self.workdir / "trials.csv", newline="",
+                      encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+        except (OSError, csv.Error, UnicodeDecodeError):
+            return None
+        if not rows or any(r.get("trial_id") in (None, "")
+                           or None in r.values() for r in rows):
+            return None  # empty or cut short
+        return [{k: v if k in TEXT_COLUMNS else _parse_cell(v)
+                 for k, v in r.items() if v != ""} for r in rows]
+
+    def _from_trials(self) -> list[dict] | None:
+        """Each trial's own `row.json`, or its config and metrics."""
+        rows = []
+        for trial_dir in sorted((self.workdir / "trials").glob("*/")):
+            try:
+                rows.append(json.loads((trial_dir / "row.json").read_text()))
+                continue
+            except (OSError, ValueError):
+                pass
+            try:
+                config = from_dict(json.loads(
+                    (trial_dir / "config.json").read_text())["config"])
+            except (OSError, ValueError, KeyError, ConfigError):
+                continue  # never started training: nothing to keep
+            flat = config.flat()
+            row = {"trial_id": trial_dir.name, **self.space.active(
+                {k: flat[k] for k in self.keys})}
+            try:
+                metrics = json.loads((trial_dir / "metrics.json").read_text())
+            except (OSError, ValueError):
+                row.update(status=RUNNING, reason="interrupted")
+            else:
+                early = metrics["stopped_early"]
+                status, reason = (
+                    (FAILED, f"diverged: {metrics['verdict_reason']}")
+                    if metrics["status"] == "diverged" else
+                    (STOPPED_EARLY, "early stopping") if early else
+                    (COMPLETED, ""))
+                row.update(status=status, reason=reason,
+                           **{k: json_safe(v) for k, v in
+                              summary_fields(metrics).items()})
+            rows.append(row)
+        return rows or None
+
+    def refresh(self) -> None:
+        self.rows = self._read()
+
+    @property
+    def columns(self) -> list[str]:
+        return ["trial_id", "status", "reason", *self.keys,
+                *SUMMARY_FIELDS, "node", "started_at", "ended_at"]
+
+    @contextlib.contextmanager
+    def _locked(self):
+        with self._lock, open(self.workdir / "trials.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _write(self) -> None:
+        rows = sorted(self.rows.values(), key=lambda r: r["trial_id"])
+        write_json(self.workdir / "trials.json", rows)
+        table = io.StringIO()
+        writer = csv.DictWriter(table, fieldnames=self.columns,
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_atomic(self.workdir / "trials.csv", table.getvalue())
+
+    def update(self, trial_id: str, **fields) -> dict:
+        with self._locked():
+            self.rows = self._read()
+            row = self.rows.setdefault(trial_id, {"trial_id": trial_id})
+            row.update({k: json_safe(v) for k, v in fields.items()})
+            self._write()
+            trial_dir = self.workdir / "trials" / trial_id
+            trial_dir.mkdir(parents=True, exist_ok=True)
+            write_json(trial_dir / "row.json", row)
+            return dict(row)
+
+    def consecutive_failures(self) -> int:
+        """Failed trials since the last one that did not fail."""
+        ended = sorted((r for r in self.rows.values() if r.get("ended_at")),
+                       key=lambda r: r["ended_at"])
+        count = 0
+        for row in reversed(ended):
+            if row["status"] != FAILED:
+                break
+            count += 1
+        return count
+
+    def finished(self) -> list[dict]:
+        return [r for r in self.rows.values()
+                if r["status"] in (COMPLETED, STOPPED_EARLY)]
+
+    def best(self, objective: str, *, with_model: bool = False
+             ) -> dict | None:
+        """The finished trial with the best objective; with `with_model`,
+        among those that exported a model (a trial a scheduler stopped
+        did not)."""
+        rows = [r for r in self.finished()
+                if r.get("best_objective") is not None and not (
+                    with_model and not (self.workdir / "trials"
+                                        / r["trial_id"] / "model.keras"
+                                        ).exists())]
+        if not rows:
+            return None
+        sign = 1 if objective.endswith("loss") else -1
+        return min(rows, key=lambda r: sign * r["best_objective"])
+
+
+def summary_fields(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The results-table fields of a trial's `metrics.json`."""
+    return {
+        "best_objective": metrics["best_objective"],
+        "best_epoch": metrics["best_epoch"],
+        "stopped_epoch": metrics["epochs_run"],
+        "epochs_run": metrics["epochs_run"],
+        "final_accuracy_gap": metrics["final_accuracy_gap"],
+        "accuracy_gap_at_best": metrics["accuracy_gap_at_best"],
+        "gap_slope": metrics["gap_slope"],
+        "overfit_onset_epoch": metrics["overfit_onset_epoch"],
+        "verdict": metrics["verdict"],
+        "best_val_accuracy": metrics["best_val_accuracy"],
+        "best_val_loss": metrics["best_val_loss"],
+        "test_accuracy": metrics["test_accuracy"],
+        "wall_seconds": metrics["wall_seconds"],
+    }
+
+
+def failure_reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(error).__name__}: {first}"[:300]
+
+

@@ -16,7 +16,7 @@ import pytest
 
 from tuning.trial.config import ConfigError
 from tuning.trial.devices import Devices, parse_devices
-from tuning.trial.train import read_history
+from tuning.trial.history import read_history
 
 from conftest import REPO, SMOKE, run_cli
 from test_hparams import check_hparams_on_server

@@ -13,7 +13,7 @@ import pytest
 from launch.cli import main
 from tuning.trial.config import apply_overrides
 from tuning.reporting.report import build_report
-from tuning.trial.train import read_history
+from tuning.trial.history import read_history
 from tuning.tune import run_study
 
 from conftest import REPO, TINY_SPACE, study_spec

@@ -14,7 +14,7 @@ import yaml
 from launch.cli import main
 from launch.k8s import RayJobSpec, render as render_manifest
 from launch.slurm import SlurmSpec, render
-from tuning.trial.train import read_history
+from tuning.trial.history import read_history
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 STUDY = ("--preset", "imdb", "--space", "cells", "--max-trials", "20",

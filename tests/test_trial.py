@@ -16,7 +16,8 @@ from tensorboard.backend.event_processing.event_accumulator import (
     EventAccumulator)
 
 from tuning.trial.config import WorkdirError, apply_overrides
-from tuning.trial.train import read_history, train_and_evaluate
+from tuning.trial.history import read_history
+from tuning.trial.train import train_and_evaluate
 
 from conftest import REPO, SMOKE, run_cli
 

@@ -17,7 +17,7 @@ import data_pipeline.text  # noqa: F401  registers the standardizer
 from tuning.trial.config import apply_overrides
 from tuning.study.spec import StudyFailed
 from tuning.tune import run_study
-from tuning.trial.train import read_history
+from tuning.trial.history import read_history
 
 from conftest import REPO, TINY_SPACE, study_spec
 from test_hparams import check_hparams_on_server

@@ -9,7 +9,7 @@ from ray import tune
 from tuning.backends import ray_tune
 from tuning.trial.config import apply_overrides
 from tuning.study.spec import load_runtime, load_spec
-from tuning.trial.train import read_history
+from tuning.trial.history import read_history
 from tuning.tune import run_study
 
 from conftest import TINY_SPACE, study_spec

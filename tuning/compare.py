@@ -17,12 +17,13 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from data_pipeline.sources import load_splits
-from tuning.trial.config import Config, apply_overrides
 from tuning.reporting.plots import plot_curves
 from tuning.reporting.tables import format_table
+from tuning.trial.callbacks import Report
+from tuning.trial.config import Config, apply_overrides
 from tuning.trial.files import write_atomic, write_json
-from tuning.trial.train import (Report, check_workdir, read_history,
-                          train_and_evaluate)
+from tuning.trial.history import read_history
+from tuning.trial.train import check_workdir, train_and_evaluate
 from tuning.trial.workdir import hold
 
 COLUMNS = ("cell", "parameters", "best_val_accuracy", "best_epoch",

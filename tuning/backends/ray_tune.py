@@ -145,7 +145,7 @@ def _search(spec: StudySpec):
 
 def epoch_result(trial_dir: pathlib.Path, spec: StudySpec) -> dict:
     """The last finished epoch's metrics and the best so far."""
-    from tuning.trial.train import read_history
+    from tuning.trial.history import read_history
     from tuning.trial.verdict import best_row
 
     rows = read_history(trial_dir / "history.csv")

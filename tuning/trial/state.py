@@ -23,12 +23,15 @@ import keras
 
 from tuning.trial.files import write_atomic
 
+# Every file of the training state, named here alone.
 STATE_DIR = "backup"
 WEIGHTS = "latest.weights.h5"
 METADATA = "training_metadata.json"
+HISTORY = "history.csv"  # the run's per-epoch rows
+BEST_WEIGHTS = "best.weights.h5"  # the best epoch's weights so far
 # Run files that belong to the state: restored with it, carried with it
 # (Ray checkpoints, Hyperband rounds continuing a parent trial).
-CARRIED = ("history.csv", "best.weights.h5")
+CARRIED = (HISTORY, BEST_WEIGHTS)
 
 
 def _sync(path: pathlib.Path) -> None:
@@ -140,9 +143,18 @@ class TrainingState:
             model.optimizer.build(model.trainable_variables)
         model.load_weights(self.path / WEIGHTS)
 
+    def start_fresh(self) -> None:
+        """Drops a previous attempt's run files when no epoch can be
+        resumed (the state itself is empty or gone)."""
+        for name in CARRIED:
+            (self.workdir / name).unlink(missing_ok=True)
+
     def discard(self) -> None:
+        """Drops the state and the best-epoch weights: what exists only
+        while the run trains."""
         for path in (self.path, self._new, self._old):
             shutil.rmtree(path, ignore_errors=True)
+        (self.workdir / BEST_WEIGHTS).unlink(missing_ok=True)
 
     def copy_to(self, target: pathlib.Path) -> None:
         """Copies the committed state to the directory `target`."""

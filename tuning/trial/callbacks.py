@@ -1,0 +1,113 @@
+"""The trial's per-epoch callbacks: its history and its best epoch.
+
+Both keep their state in the run's files (`history.csv`, the best
+weights), so a resumed run carries on exactly where it stopped.
+"""
+
+import math
+import pathlib
+import time
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+
+from tuning.trial.history import read_history, write_history
+from tuning.trial.state import HISTORY, save_weights_atomic
+from tuning.trial.verdict import best_row
+
+Report = Callable[[str], None]
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Keeps `history.csv` and the gap scalars; reports each epoch.
+
+    Rows are keyed by epoch, so an epoch redone after a resume replaces its
+    row instead of adding one.
+    """
+
+    def __init__(self, workdir: pathlib.Path, *, epochs: int,
+                 report: Report):
+        super().__init__()
+        self.path = workdir / HISTORY
+        self.rows = read_history(self.path)
+        self.epochs = epochs
+        self.report = report
+        self._writer = tf.summary.create_file_writer(
+            str(workdir / "logs" / "gap"))
+        self._t0 = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        row = {
+            "epoch": epoch + 1,
+            "loss": float(logs.get("loss", math.nan)),
+            "accuracy": float(logs.get("accuracy", math.nan)),
+            "val_loss": float(logs.get("val_loss", math.nan)),
+            "val_accuracy": float(logs.get("val_accuracy", math.nan)),
+        }
+        row["accuracy_gap"] = row["accuracy"] - row["val_accuracy"]
+        row["loss_gap"] = row["val_loss"] - row["loss"]
+        row["seconds"] = time.perf_counter() - self._t0
+        row["ended_at"] = time.time()
+        self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]]
+        self.rows.append(row)
+        write_history(self.path, self.rows)
+        with self._writer.as_default(step=epoch):
+            tf.summary.scalar("epoch_accuracy_gap", row["accuracy_gap"])
+            tf.summary.scalar("epoch_loss_gap", row["loss_gap"])
+        self._writer.flush()
+        self.report(
+            f"epoch {row['epoch']}/{self.epochs}  loss {row['loss']:.4f}  "
+            f"accuracy {row['accuracy']:.4f}  val_loss {row['val_loss']:.4f}"
+            f"  val_accuracy {row['val_accuracy']:.4f}  "
+            f"gap {row['accuracy_gap']:+.4f}  {row['seconds']:.1f}s")
+
+    def on_train_end(self, logs=None):
+        self._writer.close()
+
+
+class BestEpoch(keras.callbacks.Callback):
+    """Saves the best epoch's weights; early stopping; restores the best.
+
+    Its state lives in the recorder's rows and a weights file, so it
+    survives a resume, unlike `keras.callbacks.EarlyStopping`.
+    """
+
+    def __init__(self, recorder: EpochRecorder, weights_path: pathlib.Path,
+                 *, objective: str, patience: int, restore: bool):
+        super().__init__()
+        self.recorder = recorder
+        self.weights_path = weights_path
+        self.objective = objective
+        self.patience = patience
+        self.restore = restore
+        self.stopped_early = False
+
+    def patience_spent(self) -> bool:
+        """Whether the recorded epochs already call for a stop."""
+        rows = self.recorder.rows
+        best = best_row(rows, self.objective)
+        return bool(self.patience and best is not None
+                    and rows[-1]["epoch"] - best["epoch"] >= self.patience)
+
+    def on_train_begin(self, logs=None):
+        self.stopped_early = self.patience_spent()  # a resumed early stop
+
+    def on_epoch_end(self, epoch, logs=None):
+        rows = self.recorder.rows
+        if best_row(rows, self.objective) is rows[-1]:
+            save_weights_atomic(self.model, self.weights_path)
+        if self.patience_spent():
+            self.model.stop_training = True
+            self.stopped_early = True
+
+    def on_train_end(self, logs=None):
+        rows = self.recorder.rows
+        best = best_row(rows, self.objective)
+        if (self.restore and best is not None and best is not rows[-1]
+                and self.weights_path.exists()):
+            self.model.load_weights(self.weights_path)

@@ -11,6 +11,10 @@ DecodeErrors = Literal["strict", "replace", "skip"]
 ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 
 
+class DataError(ValueError):
+    """A data source that cannot be read as labelled texts (a user error)."""
+
+
 def _require(ok: bool, key: str, value, accepted: str) -> None:
     if not ok:
         raise ValueError(f"{key}={value!r}: expected {accepted}")

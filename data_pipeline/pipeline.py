@@ -47,17 +47,16 @@ class VectorizedSplits:
                    {n: s.labels for n, s in named.items()})
 
     def dataset(self, name: str, *, global_batch_size: int, shuffle: bool,
-                seed: int, drop_remainder: bool = False) -> tf.data.Dataset:
+                seed: int) -> tf.data.Dataset:
         """The split `name` as batches; see `make_dataset`."""
         return make_dataset(self.ids[name], self.labels[name],
                             global_batch_size=global_batch_size,
-                            shuffle=shuffle, seed=seed,
-                            drop_remainder=drop_remainder)
+                            shuffle=shuffle, seed=seed)
 
 
 def make_dataset(ids: np.ndarray, labels: np.ndarray, *,
-                 global_batch_size: int, shuffle: bool, seed: int,
-                 drop_remainder: bool = False) -> tf.data.Dataset:
+                 global_batch_size: int, shuffle: bool,
+                 seed: int) -> tf.data.Dataset:
     """Yields `(token_ids, label)` batches of `global_batch_size`.
 
     Args:
@@ -66,7 +65,6 @@ def make_dataset(ids: np.ndarray, labels: np.ndarray, *,
         global_batch_size: examples per step across all replicas.
         shuffle: reshuffle every epoch (training) or keep order.
         seed: shuffle seed.
-        drop_remainder: drop a last partial batch, for static shapes.
 
     Returns:
         A dataset of `int64[batch, sequence_length]` ids and `int32[batch]`
@@ -75,5 +73,5 @@ def make_dataset(ids: np.ndarray, labels: np.ndarray, *,
     ds = tf.data.Dataset.from_tensor_slices((ids, labels))
     if shuffle:
         ds = ds.shuffle(len(ids), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(global_batch_size, drop_remainder=drop_remainder)
+    ds = ds.batch(global_batch_size)
     return ds.prefetch(tf.data.AUTOTUNE)

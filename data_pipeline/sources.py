@@ -23,13 +23,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from data_pipeline.config import DataConfig
+from data_pipeline.config import DataConfig, DataError
 
 ACLIMDB_IGNORED = ("unsup",)
-
-
-class DataError(ValueError):
-    """A data source that cannot be read as labelled texts (a user error)."""
 
 
 @dataclasses.dataclass(frozen=True)

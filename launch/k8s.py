@@ -120,31 +120,7 @@ def manifest(spec: RayJobSpec) -> dict:
     }
 
 
-def _yaml(value, indent: int = 0) -> list[str]:
-    pad = " " * indent
-    if isinstance(value, dict):
-        if not value:
-            return [pad + "{}"]
-        lines = []
-        for key, item in value.items():
-            if isinstance(item, (dict, list)) and item:
-                lines.append(f"{pad}{key}:")
-                lines += _yaml(item, indent + 2)
-            else:
-                lines.append(f"{pad}{key}: {_yaml(item)[0].strip()}")
-        return lines
-    if isinstance(value, list):
-        lines = []
-        for item in value:
-            inner = _yaml(item, indent + 2)
-            lines.append(pad + "- " + inner[0].strip())
-            lines += inner[1:]
-        return lines or [pad + "[]"]
-    if isinstance(value, bool) or isinstance(value, int):
-        return [pad + json.dumps(value)]
-    return [pad + json.dumps(str(value))]  # JSON strings are YAML strings
-
-
 def render(spec: RayJobSpec) -> str:
-    """The manifest as YAML (pure)."""
-    return "\n".join(_yaml(manifest(spec))) + "\n"
+    """The manifest as JSON (pure), which `kubectl apply -f` reads as it
+    reads YAML."""
+    return json.dumps(manifest(spec), indent=2) + "\n"

@@ -25,10 +25,11 @@ in the script with `shlex.quote`.
 import dataclasses
 import re
 import shlex
+import typing
 from typing import Literal
 
 Mode = Literal["single", "keras-tuner", "ray"]
-MODES = ("single", "keras-tuner", "ray")
+MODES: tuple[str, ...] = typing.get_args(Mode)
 TIME = re.compile(r"^(\d+-\d{1,2}(:\d{2}){0,2}|\d+(:\d{2}){0,2})$")
 MEM = re.compile(r"^\d+[KMGT]?$")
 SBATCH_KEY = re.compile(r"^[a-z][a-z0-9-]*$")

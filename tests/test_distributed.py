@@ -94,8 +94,8 @@ def _tune(args, workdir, **kwargs):
 
 
 def _worker_pids(workdir, tuner_id):
-    out = subprocess.run(["pgrep", "-f", f"launch worker .*{workdir}.* "
-                          f"--tuner-id {tuner_id}$"], capture_output=True,
+    out = subprocess.run(["pgrep", "-f", f"_work_in_this_process.*{workdir}.*"
+                          f'"tuner_id": "{tuner_id}"'], capture_output=True,
                          text=True).stdout
     return [int(p) for p in out.split()]
 

@@ -63,8 +63,9 @@ def test_rayjob_manifest_matches_golden_and_has_kuberay_fields():
                                  "asha"), workers=2, gpus_per_worker=4,
                       volume_claim="studies")
     text = render_manifest(spec)
-    _golden("rayjob.yaml", text)
-    job = yaml.safe_load(text)
+    _golden("rayjob.json", text)
+    job = json.loads(text)
+    assert yaml.safe_load(text) == job  # what YAML readers see too
     assert (job["apiVersion"], job["kind"]) == ("ray.io/v1", "RayJob")
     assert job["metadata"]["name"] == "imdb-study"
     assert "--ray-address auto" in job["spec"]["entrypoint"]

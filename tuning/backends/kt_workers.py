@@ -6,9 +6,11 @@ and one worker process per group of GPUs (each with its own
 variables, streams the workers' output into one view, restarts a worker that
 dies (Keras Tuner hands the restarted worker the same trial, which continues
 from its last finished epoch) and stops them all at the end or on Ctrl-C.
-Workers on other machines join with `rnntune worker --oracle HOST:PORT`.
+Each worker process runs `work` (`rnntune worker --oracle HOST:PORT` runs
+it too, to join from another machine).
 """
 
+import json
 import os
 import pathlib
 import signal
@@ -62,6 +64,55 @@ def _wait_for_port(host: str, port: int, chief: threading.Thread | None,
 def wait_for_chief(host: str, port: int, timeout: float = 300) -> None:
     """Blocks until a chief accepts connections (workers may start first)."""
     _wait_for_port(host, port, None, timeout)
+
+
+def work(workdir: pathlib.Path, *, tuner_id: str, host: str, port: int,
+         strategy=None, report=print) -> None:
+    """Runs trials for the chief at `host:port` until its study is done.
+
+    Args:
+        workdir: the study's workdir (shared with the chief).
+        tuner_id: this worker's Keras Tuner id (unique per worker).
+        host, port: the chief's oracle.
+        strategy: each trial's distribution strategy.
+        report: receives progress lines.
+    """
+    from tuning.backends import keras_tuner
+    from tuning.study.progress import Progress
+    from tuning.study.results import ResultsTable
+    from tuning.study.runner import TrialRunner
+    from tuning.study.spec import load_spec
+
+    set_env(tuner_id, host, port)
+    spec = load_spec(workdir)
+    table = ResultsTable(workdir, spec.space)
+    runner = TrialRunner(workdir, spec, table, report=report,
+                         on_event=Progress(spec, table, report),
+                         strategy=strategy)
+    keras_tuner.run(workdir, runner)
+
+
+def _work_in_this_process(arguments: str) -> None:
+    """A worker process's whole life (see `worker_command`)."""
+    from tuning.trial.devices import make_strategy, parse_devices
+    from tuning.trial.workdir import private_umask
+
+    options = json.loads(arguments)
+    private_umask()  # as the chief's own files
+    strategy = make_strategy(parse_devices(options.pop("devices")))
+    work(pathlib.Path(options.pop("workdir")), strategy=strategy,
+         report=lambda line: print(line, flush=True), **options)
+
+
+def worker_command(workdir: pathlib.Path, *, tuner_id: str, host: str,
+                   port: int, devices: str) -> list[str]:
+    """A fresh interpreter that runs `work` for the chief at `host:port`."""
+    arguments = json.dumps({"workdir": str(workdir), "tuner_id": tuner_id,
+                            "host": host, "port": port, "devices": devices})
+    return [sys.executable, "-c",
+            "import sys\n"
+            "from tuning.backends.kt_workers import _work_in_this_process\n"
+            "_work_in_this_process(sys.argv[1])", arguments]
 
 
 class Worker:
@@ -146,13 +197,11 @@ def run(workdir: pathlib.Path, chief_search, *, groups: list[str | None],
         return
     workers = []
     for i, group in enumerate(groups):
-        env = dict(os.environ, KERASTUNER_TUNER_ID=f"worker{i}",
-                   PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
         if group is not None:
             env["CUDA_VISIBLE_DEVICES"] = group
-        command = [sys.executable, "-m", "launch", "worker", "--oracle",
-                   f"{host}:{port}", "--workdir", str(workdir),
-                   "--devices", devices, "--tuner-id", f"worker{i}"]
+        command = worker_command(workdir, tuner_id=f"worker{i}", host=host,
+                                 port=port, devices=devices)
         workers.append(Worker(i, command, env, report))
     try:
         while any(w.step(report) for w in workers):

@@ -22,15 +22,6 @@ from tuning.trial.config import ConfigError
 from tuning.reporting.tables import format_table
 from tuning.trial.files import json_safe
 
-RULES = (
-    "verdict, first rule that applies (gap = train - validation accuracy): "
-    "diverged if a loss is NaN or infinite; underfitting if the final "
-    "train accuracy is below chance + 0.10; overfitting if the final gap "
-    "is above 0.05, or validation loss rose 10 % above its minimum while "
-    "training loss kept falling; healthy otherwise. Overfit onset: the "
-    "epoch after the validation-loss minimum, when training loss keeps "
-    "falling after it. Gap slope: least-squares slope of the gap over "
-    "the last 3 epochs, per epoch.")
 NUMERIC_BINS = 6  # above this many distinct values, split at the median
 
 
@@ -134,7 +125,7 @@ def build_report(workdir: str | pathlib.Path) -> dict:
                 "accuracy_gap_at_best": None, "final_accuracy_gap": None,
                 "overfit_onset_epoch": None, "gap_slope": None})
     kind = "study" if table else ("compare" if len(runs) > 1 else "train")
-    return {"workdir": str(workdir), "kind": kind, "rules": RULES,
+    return {"workdir": str(workdir), "kind": kind, "rules": verdict.RULES,
             "hyperparameters": varying, "runs": entries,
             "groups": _groups(entries, varying),
             "top": _top(entries)}

@@ -1,21 +1,29 @@
 """A one-word judgement of a training curve, with the rule that made it.
 
-Pure Python, so reports can judge runs without TensorFlow. Rules, first
-match wins (accuracy gap = train - validation accuracy):
-
-- diverged: a training or validation loss is NaN or infinite;
-- underfitting: final training accuracy below chance + 0.10;
-- overfitting: final accuracy gap above 0.05, or validation loss has risen
-  10 % above its minimum while training loss kept falling since then;
-- healthy: none of the above.
+Pure Python, so reports can judge runs without TensorFlow. The rules and
+their thresholds are defined here alone; `RULES` says them in words (the
+report prints it).
 """
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 
-UNDERFIT_MARGIN = 0.10
-OVERFIT_GAP = 0.05
-VAL_LOSS_RISE = 1.10
+UNDERFIT_MARGIN = 0.10  # final train accuracy below chance + this
+OVERFIT_GAP = 0.05  # final train - validation accuracy above this
+VAL_LOSS_RISE = 1.10  # validation loss this many times its minimum
+SLOPE_EPOCHS = 3  # epochs the gap slope is fitted over
+
+RULES = (
+    "verdict, first rule that applies (gap = train - validation accuracy): "
+    "diverged if a loss is NaN or infinite; underfitting if the final "
+    f"train accuracy is below chance + {UNDERFIT_MARGIN:.2f}; overfitting "
+    f"if the final gap is above {OVERFIT_GAP:.2f}, or validation loss rose "
+    f"{VAL_LOSS_RISE - 1:.0%} above its minimum while training loss kept "
+    "falling; healthy otherwise. Overfit onset: the epoch after the "
+    "validation-loss minimum, when training loss keeps falling after it. "
+    "Gap slope: least-squares slope of the gap over the last "
+    f"{SLOPE_EPOCHS} epochs, per epoch.")
 
 
 def judge(rows: Sequence[Mapping[str, float]], *,
@@ -56,10 +64,7 @@ def judge(rows: Sequence[Mapping[str, float]], *,
             "loss fell")
     return "healthy", (
         f"train - validation accuracy {gap:.3f} <= {OVERFIT_GAP}, "
-        "validation loss within 10 % of its minimum")
-
-
-SLOPE_EPOCHS = 3
+        f"validation loss within {VAL_LOSS_RISE - 1:.0%} of its minimum")
 
 
 def _is_better(objective: str, value: float, best: float) -> bool:
@@ -99,14 +104,12 @@ def gap_slope(rows: Sequence[Mapping[str, float]],
               epochs: int = SLOPE_EPOCHS) -> float:
     """Least-squares slope of the accuracy gap over the last `epochs`
     epochs, per epoch (NaN with fewer than two)."""
-    tail = [(r["epoch"], r["accuracy"] - r["val_accuracy"])
-            for r in rows[-epochs:]]
+    tail = rows[-epochs:]
     if len(tail) < 2:
         return math.nan
-    mx = sum(x for x, _ in tail) / len(tail)
-    my = sum(y for _, y in tail) / len(tail)
-    den = sum((x - mx) ** 2 for x, _ in tail)
-    return sum((x - mx) * (y - my) for x, y in tail) / den
+    return statistics.linear_regression(
+        [r["epoch"] for r in tail],
+        [r["accuracy"] - r["val_accuracy"] for r in tail]).slope
 
 
 def analyze(rows: Sequence[Mapping[str, float]], *, num_classes: int,

@@ -1,0 +1,97 @@
+"""What every command shares: the user-error types, the options of a run,
+and small helpers (no TensorFlow here)."""
+
+import os
+import pathlib
+import shlex
+
+from data_pipeline.config import DataError
+from launch.k8s import ManifestError
+from launch.presets import get_preset
+from launch.slurm import SubmitError
+from tuning.trial.config import (Config, ConfigError, WorkdirError,
+                                 apply_overrides)
+
+DEVICES_HELP = ("auto (mirror across all GPUs if two or more), gpu:all, "
+                "gpu:0,1, cpu, or cpu:N (N logical CPU devices, mirrored)")
+
+
+class UsageError(ValueError):
+    """A command-line mistake outside the config (a user error)."""
+
+
+USER_ERRORS = (ConfigError, DataError, WorkdirError, SubmitError,
+               ManifestError, UsageError)
+
+# Config keys that name files: made absolute where the command line reads
+# them, since trials (Ray's) and jobs (SLURM's) run in other directories.
+PATH_KEYS = ("data.path", "data.cache_dir")
+
+
+def quote(path) -> str:
+    """A path as a shell word, for hints meant to be pasted."""
+    return shlex.quote(str(path))
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def absolute_paths(args) -> None:
+    """Makes the file paths among the options absolute, in place."""
+    def absolute(item: str) -> str:
+        key, sep, value = item.partition("=")
+        if key.strip() in PATH_KEYS and value.strip() and value.strip(
+                ).lower() not in ("none", "null"):
+            value = os.path.abspath(os.path.expanduser(value.strip()))
+        return f"{key}{sep}{value}"
+
+    if getattr(args, "set", None):
+        args.set = [absolute(item) for item in args.set]
+    space = getattr(args, "space", None)
+    if space and space.endswith((".json", ".toml")):
+        args.space = os.path.abspath(os.path.expanduser(space))
+
+
+def quiet_tensorflow() -> None:
+    # Before TensorFlow loads: its C++ start-up lines are noise to users.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def make_config(preset: str, *, smoke: bool, overrides) -> Config:
+    """The preset (or its smoke twin) with the `--set` overrides."""
+    return apply_overrides(get_preset(preset, smoke=smoke), overrides)
+
+
+def strategy_from(args):
+    """The distribution strategy over `--devices` (configures TensorFlow:
+    call it before anything runs a TensorFlow op)."""
+    from tuning.trial.devices import make_strategy, parse_devices
+
+    devices = parse_devices(args.devices)  # a bad flag fails before TF
+    quiet_tensorflow()
+    return make_strategy(devices)
+
+
+def existing_dir(text: str) -> pathlib.Path:
+    path = pathlib.Path(text)
+    if not path.is_dir():
+        raise UsageError(f"{path}: no such directory")
+    return path
+
+
+def add_config_options(parser, *, default_preset: str | None) -> None:
+    """--preset, --set, --smoke, --workdir and --devices of one run."""
+    parser.add_argument(
+        "--preset", default=default_preset, required=default_preset is None,
+        help="named configuration (see `rnntune presets`)"
+             + (f"; default {default_preset}" if default_preset else ""))
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key, e.g. model.units=128 (repeatable)")
+    parser.add_argument(
+        "--smoke", action="store_true",
+        help="the preset's seconds-long twin: tiny data, model and epochs")
+    parser.add_argument("--workdir", required=True,
+                        help="directory of the run (resumes if it exists)")
+    parser.add_argument("--devices", default="auto", help=DEVICES_HELP)

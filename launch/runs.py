@@ -1,0 +1,150 @@
+"""`rnntune train`, `compare` and `predict`: single runs and their models."""
+
+import pathlib
+import sys
+
+from launch.common import (UsageError, add_config_options, make_config,
+                           quiet_tensorflow, quote, say, strategy_from)
+from models.config import CELL_NAMES
+
+
+def _config(args):
+    return make_config(args.preset, smoke=args.smoke, overrides=args.set)
+
+
+def cmd_train(args) -> int:
+    config = _config(args)
+    strategy = strategy_from(args)
+    from tuning.trial.train import describe, train_and_evaluate
+    from tuning.trial.workdir import hold
+
+    with hold(args.workdir, kind="run"):
+        metrics = train_and_evaluate(config, args.workdir,
+                                     strategy=strategy, report=say)
+    say(f"{args.workdir}: {describe(metrics)}")
+    if metrics["status"] == "completed":
+        say(f"model: {quote(pathlib.Path(args.workdir) / 'model.keras')}")
+    return 0 if metrics["status"] == "completed" else 1
+
+
+def parse_cells(text: str) -> list[str]:
+    cells = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in cells if c not in CELL_NAMES]
+    if unknown or not cells:
+        raise UsageError(
+            f"--cells {text!r}: expected a comma-separated list of "
+            f"{', '.join(CELL_NAMES)}")
+    if len(set(cells)) != len(cells):
+        raise UsageError(f"--cells {text!r}: a cell is listed twice")
+    return cells
+
+
+def cmd_compare(args) -> int:
+    config = _config(args)
+    cells = parse_cells(args.cells)
+    strategy = strategy_from(args)
+    from tuning.compare import compare_cells, format_comparison
+
+    rows = compare_cells(config, cells, args.workdir, strategy=strategy,
+                         report=say)
+    workdir = pathlib.Path(args.workdir)
+    say("")
+    say(format_comparison(rows))
+    say(f"table: {quote(workdir / 'comparison.csv')}, "
+        f"{quote(workdir / 'comparison.json')}; curves: "
+        f"{quote(workdir / 'curves_<cell>.png')}")
+    say(f"tensorboard: rnntune tensorboard --workdir {quote(workdir)}")
+    return 0
+
+
+def read_texts(args) -> list[str]:
+    """The texts to label: arguments, a file, or standard input."""
+    if args.file:
+        path = pathlib.Path(args.file)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise UsageError(f"{path}: no such file") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: not UTF-8 text") from None
+    elif args.texts and args.texts != ["-"]:
+        lines = args.texts
+    else:
+        stream = getattr(sys.stdin, "buffer", None)  # None: a text stream
+        try:
+            lines = (stream.read().decode("utf-8") if stream
+                     else sys.stdin.read()).splitlines()
+        except UnicodeDecodeError as e:
+            raise UsageError(f"standard input: not UTF-8 text (byte "
+                             f"{e.start}); convert it to UTF-8") from None
+    texts = [t for t in lines if t.strip()]
+    if not texts:
+        raise UsageError("no text to predict: pass texts, --file FILE, or "
+                         "lines on standard input")
+    return texts
+
+
+def load_model(path: pathlib.Path):
+    """An exported model, or a one-line error saying why it won't load."""
+    import keras
+
+    import data_pipeline.text  # noqa: F401  registers the standardizer
+
+    try:
+        return keras.models.load_model(path)
+    except Exception as e:  # any file a user names: say why, one line
+        text = " ".join(str(e).split())
+        if "Lambda" in text and "safe_mode" in text:
+            raise UsageError(
+                f"{path}: holds a Lambda layer (Python code), which safe "
+                "mode refuses to load; if you trust the file, load it with "
+                "keras.models.load_model(path, safe_mode=False)") from None
+        raise UsageError(f"{path}: not a loadable Keras model "
+                         f"({type(e).__name__}: {text[:200]})") from None
+
+
+def cmd_predict(args) -> int:
+    model_path = pathlib.Path(args.model)
+    if not model_path.is_file():
+        raise UsageError(f"{model_path}: no such model file")
+    texts = read_texts(args)
+    labels_path = model_path.with_name("labels.txt")
+    quiet_tensorflow()
+    import numpy as np
+
+    model = load_model(model_path)
+    probs = model.predict(np.asarray(texts, dtype=object), verbose=0)
+    names = (labels_path.read_text(encoding="utf-8").split()
+             if labels_path.exists() else None)
+    for text, p in zip(texts, probs):
+        if p.shape[-1] == 1:
+            index = int(p[0] >= 0.5)
+            prob = float(p[0] if index else 1 - p[0])
+        else:
+            index = int(np.argmax(p))
+            prob = float(p[index])
+        label = names[index] if names else str(index)
+        short = text if len(text) <= 60 else text[:57] + "..."
+        print(f"{label}\t{prob:.4f}\t{short}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("train", help="train one model")
+    add_config_options(p, default_preset=None)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "compare", help="train every cell type on the same data and "
+        "compare them for overfitting")
+    add_config_options(p, default_preset="seed")
+    p.add_argument("--cells", default=",".join(CELL_NAMES),
+                   help="comma-separated cell types; default all")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("predict", help="label raw texts with a saved model")
+    p.add_argument("--model", required=True, help="a run's model.keras")
+    p.add_argument("--file", help="read texts from FILE, one per line")
+    p.add_argument("texts", nargs="*", metavar="TEXT",
+                   help="texts to label; none or '-' reads standard input")
+    p.set_defaults(func=cmd_predict)

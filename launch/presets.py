@@ -52,17 +52,36 @@ def rotten_tomatoes() -> Config:
     )
 
 
+# The twin's data budget: examples x tokens per example, so that short texts
+# get more examples for the same seconds.
+SMOKE_TOKENS = 300_000
+
+
 def smoke_variant(config: Config) -> Config:
-    """The seconds-long twin of `config`: same choices, tiny sizes."""
+    """The seconds-long twin of `config`, a first run that learns.
+
+    It keeps the preset's source, cell, depth (up to 2), masking, dropout
+    and early stopping; it takes a class-balanced sample of the data
+    (`SMOKE_TOKENS` tokens' worth: 3,000 IMDB reviews at 100 tokens, 6,000
+    Rotten Tomatoes sentences at 50), a 16-unit model, three epochs of
+    batch 32 at a learning rate of at least 3e-3, and mean pooling, which
+    learns on few examples in three epochs where a last-state head still
+    guesses (about 0.55 validation accuracy for the seed twin's GRU).
+    """
+    sequence_length = min(config.data.sequence_length, 100)
     return dataclasses.replace(
         config,
-        data=dataclasses.replace(config.data, max_examples=600,
-                                 max_tokens=2000, sequence_length=40),
+        data=dataclasses.replace(
+            config.data, max_examples=SMOKE_TOKENS // sequence_length,
+            max_tokens=min(config.data.max_tokens, 5000),
+            sequence_length=sequence_length),
         model=dataclasses.replace(config.model,
                                   units=min(config.model.units, 16),
                                   num_layers=min(config.model.num_layers, 2),
-                                  embedding_dim=16),
-        train=dataclasses.replace(config.train, epochs=2, batch_size=32),
+                                  embedding_dim=16, pooling="mean"),
+        train=dataclasses.replace(
+            config.train, epochs=3, batch_size=32,
+            learning_rate=max(config.train.learning_rate, 3e-3)),
     )
 
 

@@ -39,12 +39,16 @@ def build_model(config: ModelConfig, *, vocab_size: int,
                                name="embedding")(inputs)
     last = config.num_layers - 1
     for i, units in enumerate(config.layer_units):
-        layer = cell(units, return_sequences=i < last,
+        layer = cell(units,
+                     return_sequences=i < last or config.pooling != "last",
                      name=f"{config.cell}_{i}")
         if config.bidirectional:
             layer = keras.layers.Bidirectional(
                 layer, name=f"bidirectional_{i}")
         x = layer(x)
+        if i == last and config.pooling == "mean":
+            # Averages over the unmasked steps only.
+            x = keras.layers.GlobalAveragePooling1D(name="mean_pooling")(x)
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     if config.head_units:

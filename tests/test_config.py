@@ -87,10 +87,13 @@ def test_presets_and_their_smoke_twins(name):
     config = get_preset(name)
     smoke = get_preset(name, smoke=True)
     assert smoke == smoke_variant(config)
-    assert smoke.model.cell == config.model.cell
-    assert smoke.data.source == config.data.source
-    assert 0 < smoke.data.max_examples <= 1000
-    assert smoke.train.epochs <= 2
+    for key in ("data.source", "model.cell", "model.mask_zero",
+                "model.dropout", "train.early_stopping_patience"):
+        assert smoke.flat()[key] == config.flat()[key], key
+    # A budget of tokens: short texts get more examples.
+    assert smoke.data.max_examples * smoke.data.sequence_length == 300_000
+    assert smoke.model.units <= 16 and smoke.train.epochs == 3
+    assert smoke.model.pooling == "mean"
 
 
 def test_better_default_masks_padding():

@@ -14,11 +14,7 @@ import urllib.request
 from launch.cli import main
 from launch.presets import PRESETS
 
-from conftest import REPO, SMOKE, run_cli
-from test_hparams import _free_port
-from test_sources import _bad_inputs
-
-SMOKE_SETS = sum((["--set", s] for s in SMOKE), [])
+from helpers import REPO, SMALL, bad_data_sources, free_port, run_cli
 
 
 def _main(capsys, *argv):
@@ -54,7 +50,7 @@ def _config_errors(tmp_path):
 
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
     cases = [(args, expected) for args, expected in _config_errors(tmp_path)]
-    for _, config, expected in _bad_inputs(tmp_path / "data"):
+    for _, config, expected in bad_data_sources(tmp_path / "data"):
         sets = ["--set", f"data.source={config.source}",
                 "--set", f"data.path={config.path}"]
         cases.append((["--preset", "smoke", *sets], expected))
@@ -181,7 +177,7 @@ def test_console_entry_point_exits_2_without_traceback(tmp_path):
 def test_compare_trains_each_cell_and_tabulates(tmp_path, capsys):
     workdir = tmp_path / "cmp"
     code, out, _ = _main(capsys, "compare", "--preset", "smoke",
-                         *SMOKE_SETS, "--cells", "simple_rnn,lstm",
+                         *SMALL, "--cells", "simple_rnn,lstm",
                          "--workdir", str(workdir))
     assert code == 0
     assert "[1/2 simple_rnn] epoch 1/2" in out
@@ -243,7 +239,7 @@ def _get_json(url):
 
 
 def test_tensorboard_serves_the_run_on_loopback(smoke_run):
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     process = subprocess.Popen(
         [sys.executable, "-m", "launch", "tensorboard", "--workdir",

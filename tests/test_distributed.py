@@ -18,10 +18,8 @@ from tuning.trial.config import ConfigError
 from tuning.trial.devices import Devices, parse_devices
 from tuning.trial.history import read_history
 
-from conftest import REPO, SMOKE, run_cli
-from test_hparams import check_hparams_on_server
+from helpers import REPO, SMALL, check_hparams_on_server, run_cli
 
-SMOKE_SETS = sum((["--set", s] for s in SMOKE), [])
 TINY_KEYS = ["model.cell", "model.units", "train.learning_rate"]
 
 
@@ -43,8 +41,9 @@ def test_bad_devices_are_errors(text):
         parse_devices(text)
 
 
+@pytest.mark.slow
 def test_train_mirrors_over_cpu_devices_in_a_fresh_process(tmp_path):
-    out = run_cli("train", "--preset", "smoke", *SMOKE_SETS, "--set",
+    out = run_cli("train", "--preset", "smoke", *SMALL, "--set",
                   "train.scale_learning_rate=true", "--devices", "cpu:2",
                   "--workdir", str(tmp_path))
     assert out.returncode == 0, out.stderr[-2000:]
@@ -55,7 +54,9 @@ def test_train_mirrors_over_cpu_devices_in_a_fresh_process(tmp_path):
     assert runtime["replicas"] == 2
     assert (runtime["per_replica_batch_size"],
             runtime["global_batch_size"]) == (32, 64)
-    assert runtime["learning_rate"] == pytest.approx(2e-3)
+    config = json.loads((tmp_path / "config.json").read_text())["config"]
+    assert runtime["learning_rate"] == pytest.approx(
+        2 * config["train"]["learning_rate"])
     assert (tmp_path / "model.keras").is_file()
 
 
@@ -227,7 +228,7 @@ def test_ray_study_uses_both_nodes_of_a_two_node_cluster(smoke_config,
 
     from tuning.trial.config import apply_overrides
     from tuning.tune import run_study
-    from conftest import TINY_SPACE, study_spec
+    from helpers import TINY_SPACE, study_spec
 
     if ray.is_initialized():
         ray.shutdown()

@@ -16,7 +16,7 @@ from models.builder import build_model
 from models.config import ModelConfig
 from tuning.trial.train import export_model
 
-from conftest import REPO
+from helpers import REPO
 
 RELOAD = """
 import json, sys

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, run_cli
+from helpers import REPO, run_cli
 
 
 @pytest.mark.parametrize("name",

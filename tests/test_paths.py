@@ -6,9 +6,8 @@ import shutil
 
 import pytest
 
-from conftest import SMOKE, run_cli
+from helpers import SMALL, run_cli
 
-SMOKE_SETS = sum((["--set", s] for s in SMOKE), [])
 SPACE = {"model.cell": {"choice": ["gru", "lstm"]}}
 
 
@@ -21,7 +20,7 @@ def here(tmp_path, reviews_csv):
 
 
 def _data_sets():
-    return [*SMOKE_SETS, "--set", "data.source=csv", "--set",
+    return [*SMALL, "--set", "data.source=csv", "--set",
             "data.path=reviews.csv"]
 
 

@@ -16,8 +16,7 @@ from tuning.reporting.report import build_report
 from tuning.trial.history import read_history
 from tuning.tune import run_study
 
-from conftest import REPO, TINY_SPACE, study_spec
-from test_hparams import _free_port, _post
+from helpers import REPO, TINY_SPACE, free_port, post, study_spec
 
 ARTIFACTS = REPO / "artifacts"  # screenshots kept for CI (git-ignored)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -32,7 +31,7 @@ def study(tmp_path_factory, smoke_config):
     workdir = tmp_path_factory.mktemp("report") / "study"
     base = apply_overrides(smoke_config, {"train.early_stopping_patience": 0})
     spec = study_spec(base, TINY_SPACE, backend="keras-tuner",
-                      algorithm="random", max_trials=3, max_epochs=4)
+                      algorithm="random", max_trials=3, max_epochs=3)
     run_study(workdir, spec, report=lambda _: None)
     return workdir
 
@@ -78,7 +77,7 @@ def test_report_of_train_and_compare_workdirs(smoke_run, tmp_path, capsys):
 
 
 def _tensorboard(logdir):
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     process = subprocess.Popen(
         [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
@@ -97,12 +96,12 @@ def _get(port, path):
 
 
 def _wait_for_sessions(port, n):
-    from test_hparams import SESSION_GROUPS
+    from helpers import SESSION_GROUPS
 
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
-            groups = _post(port, "/data/plugin/hparams/session_groups",
+            groups = post(port, "/data/plugin/hparams/session_groups",
                            SESSION_GROUPS)["sessionGroups"]
             if len(groups) == n:
                 return groups
@@ -132,7 +131,7 @@ def test_tensorboard_shows_curves_gap_layout_and_overfitting_metrics(
         assert charts["loss (train and validation runs)"] == ["^epoch_loss$"]
         assert charts["accuracy gap (train - validation)"] == [
             "^epoch_accuracy_gap$"]
-        experiment = _post(port, "/data/plugin/hparams/experiment",
+        experiment = post(port, "/data/plugin/hparams/experiment",
                            {"experimentName": ""})
         metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}
         assert {"gap_slope", "overfit_onset_epoch", "overfitting",
@@ -158,6 +157,7 @@ def _chromium_args(user_dir):
 
 
 @needs_browser
+@pytest.mark.slow
 def test_report_page_renders_every_run_in_chromium(study):
     from tuning.reporting.report import build_report, write_outputs
 
@@ -195,6 +195,7 @@ return collect(document.body, []).join(' ');
 
 
 @needs_browser
+@pytest.mark.slow
 def test_hparams_dashboard_lists_every_trial_in_chromium(study):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service

@@ -19,7 +19,7 @@ from tuning.trial.config import WorkdirError, apply_overrides
 from tuning.trial.history import read_history
 from tuning.trial.train import train_and_evaluate
 
-from conftest import REPO, SMOKE, run_cli
+from helpers import REPO, SMALL, run_cli
 
 
 def _scalars(logdir, tag):
@@ -43,7 +43,8 @@ def test_run_writes_every_output(smoke_run, smoke_config):
                                             "test": 40}
     vocabulary = (workdir / "vocabulary.txt").read_text().splitlines()
     assert vocabulary[:2] == ["", "[UNK]"]
-    assert len(vocabulary) == saved["runtime"]["vocabulary_size"] == 500
+    assert len(vocabulary) == saved["runtime"]["vocabulary_size"] == (
+        smoke_config.data.max_tokens)  # 400 reviews hold more words
     assert (workdir / "labels.txt").read_text().split() == ["neg", "pos"]
     assert json.loads((workdir / "metrics.json").read_text()) == metrics
 
@@ -117,7 +118,7 @@ def test_finished_run_is_reused_and_other_config_refused(smoke_run,
                               report=lines.append) == metrics
     assert "already finished" in lines[0]
     other = apply_overrides(smoke_config, {"model.units": 9})
-    with pytest.raises(WorkdirError, match=r"model.units: 8 -> 9"):
+    with pytest.raises(WorkdirError, match=r"model.units: 16 -> 9"):
         train_and_evaluate(other, workdir, report=lines.append)
 
 
@@ -132,6 +133,19 @@ def test_early_stopping_records_best_and_stop_epoch(smoke_config, tmp_path):
     assert metrics["epochs_run"] == 3
     assert metrics["best_epoch"] == 1
     assert len(read_history(tmp_path / "history.csv")) == 3
+
+
+def test_a_diverging_run_is_recorded_and_exports_nothing(smoke_config,
+                                                         tmp_path):
+    config = apply_overrides(smoke_config, {
+        "train.optimizer": "sgd", "train.learning_rate": 1e30,
+        "train.epochs": 3})
+    metrics = train_and_evaluate(config, tmp_path, report=lambda _: None)
+    assert metrics["status"] == metrics["verdict"] == "diverged"
+    assert metrics["verdict_reason"].startswith("loss is nan at epoch 1")
+    assert metrics["epochs_run"] == 1  # TerminateOnNaN ends it there
+    assert not (tmp_path / "model.keras").exists()
+    assert (tmp_path / "metrics.json").exists()
 
 
 def test_mirrored_strategy_over_two_cpu_devices(smoke_config, tmp_path):
@@ -150,8 +164,7 @@ def test_mirrored_strategy_over_two_cpu_devices(smoke_config, tmp_path):
 @pytest.mark.slow
 def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     workdir = tmp_path / "run"
-    args = ["train", "--preset", "smoke", *sum((["--set", s] for s in SMOKE),
-                                              []),
+    args = ["train", "--preset", "smoke", *SMALL,
             "--set", "train.epochs=40",
             "--set", "train.early_stopping_patience=0",
             "--workdir", str(workdir)]
@@ -262,7 +275,7 @@ def test_a_run_killed_at_random_moments_always_resumes(tmp_path):
 
 
 def test_what_reading_skipped_is_said_and_recorded(smoke_config, tmp_path):
-    from test_sources import make_class_tree
+    from helpers import make_class_tree
 
     root = make_class_tree(tmp_path / "texts", {"pos": 12, "neg": 12})
     (root / "neg" / "latin.txt").write_bytes("caf\xe9".encode("latin-1"))

@@ -1,12 +1,11 @@
-"""Keras Tuner backend: every algorithm, failures, HParams, resume."""
+"""Keras Tuner backend: every algorithm, failures, HParams, resume.
+
+Search and bookkeeping run against `helpers.fake_trial` (no training);
+one real study per algorithm family runs in the slow tier.
+"""
 
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 
 import keras
 import keras_tuner as kt
@@ -19,8 +18,18 @@ from tuning.study.spec import StudyFailed
 from tuning.tune import run_study
 from tuning.trial.history import read_history
 
-from conftest import REPO, TINY_SPACE, study_spec
-from test_hparams import check_hparams_on_server
+from helpers import (TINY_SPACE, check_hparams_on_server, failure_space,
+                     fake_trial, history_epochs, kill_and_resume,
+                     study_spec)
+
+# (algorithm, trial function): every algorithm with the stand-in, and the
+# real trial function for each family (sampling, model-based, bandit).
+SEARCHES = [
+    *(pytest.param(a, fake_trial, id=a)
+      for a in ("random", "bayesian", "hyperband", "grid")),
+    *(pytest.param(a, None, id=f"{a}-real", marks=pytest.mark.slow)
+      for a in ("random", "bayesian", "hyperband")),
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +44,14 @@ def _kt_project(workdir, objective="val_accuracy"):
                            project_name="study", overwrite=False)
 
 
-@pytest.mark.parametrize("algorithm", ["random", "bayesian", "hyperband",
-                                       "grid"])
-def test_tiny_search_with_every_algorithm(algorithm, base, tmp_path,
-                                          capsys):
+@pytest.mark.parametrize("algorithm, trial_function", SEARCHES)
+def test_tiny_search_with_every_algorithm(algorithm, trial_function, base,
+                                          tmp_path, capsys):
     # Three epochs give Hyperband a 1-epoch rung (factor 3).
     spec = study_spec(base, TINY_SPACE, backend="keras-tuner",
                       algorithm=algorithm, max_trials=3,
                       max_epochs=3 if algorithm == "hyperband" else 2)
-    best = run_study(tmp_path, spec)
+    best = run_study(tmp_path, spec, trial_function=trial_function)
     out = capsys.readouterr().out
     assert "3/3 done" in out and "top trials by val_accuracy" in out
     rows = json.loads((tmp_path / "trials.json").read_text())
@@ -79,19 +87,13 @@ def test_tiny_search_with_every_algorithm(algorithm, base, tmp_path,
     saved = json.loads((tmp_path / "best" / "hparams.json").read_text())
     assert saved["hyperparameters"] == {
         k: top[k] for k in TINY_SPACE if top.get(k) is not None}
-    model = keras.models.load_model(tmp_path / "best" / "model.keras")
-    assert model.predict(np.array(["a fine film"], dtype=object),
-                         verbose=0).shape == (1, 1)
+    if trial_function is None:  # a real model, exported whole
+        model = keras.models.load_model(tmp_path / "best" / "model.keras")
+        assert model.predict(np.array(["a fine film"], dtype=object),
+                             verbose=0).shape == (1, 1)
     if algorithm == "hyperband":
         epochs = [r["epochs_run"] for r in rows]
         assert min(epochs) == 1  # Hyperband's first rung trains 1 epoch
-
-
-def _failure_space(csv_path, tmp_path):
-    return {
-        "train.learning_rate": {"choice": [1e30, 0.01]},
-        "data.path": {"choice": [str(csv_path), str(tmp_path / "gone.csv")]},
-    }
 
 
 def test_failed_trials_are_recorded_and_the_study_goes_on(
@@ -99,10 +101,10 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(
     base = apply_overrides(smoke_config, {
         "data.source": "csv", "data.path": str(reviews_csv),
         "train.optimizer": "sgd"})
-    spec = study_spec(base, _failure_space(reviews_csv, tmp_path),
+    spec = study_spec(base, failure_space(reviews_csv, tmp_path),
                       backend="keras-tuner", algorithm="grid", max_trials=4,
                       max_consecutive_failures=4)
-    run_study(tmp_path / "study", spec)
+    run_study(tmp_path / "study", spec, trial_function=fake_trial)
     rows = {(r["train.learning_rate"], r["data.path"]): r for r in
             json.loads((tmp_path / "study" / "trials.json").read_text())}
     good, gone = str(reviews_csv), str(tmp_path / "gone.csv")
@@ -118,7 +120,7 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(
     statuses = sorted(t.status for t in project.oracle.trials.values())
     assert statuses == ["COMPLETED", "FAILED", "FAILED", "FAILED"]
     check_hparams_on_server(tmp_path / "study", keys=list(
-        _failure_space(reviews_csv, tmp_path)), expected={
+        failure_space(reviews_csv, tmp_path)), expected={
             "STATUS_SUCCESS": 1, "STATUS_FAILURE": 3})
 
 
@@ -134,55 +136,9 @@ def test_consecutive_failures_stop_the_study(smoke_config, tmp_path):
     spec = study_spec(base, space, backend="keras-tuner", algorithm="grid",
                       max_trials=3, max_consecutive_failures=2)
     with pytest.raises(StudyFailed, match="consecutive failures exceeded"):
-        run_study(tmp_path / "study", spec)
+        run_study(tmp_path / "study", spec, trial_function=fake_trial)
     rows = json.loads((tmp_path / "study" / "trials.json").read_text())
     assert [r["status"] for r in rows] == ["failed", "failed"]
-
-
-def _history_epochs(workdir):
-    return {d.name: [r["epoch"] for r in read_history(d / "history.csv")]
-            for d in sorted((workdir / "trials").iterdir())
-            if (d / "history.csv").exists()}
-
-
-def kill_and_resume(workdir, args, *, victim_trial: int, min_epochs: int,
-                    between=lambda: None):
-    """Runs `rnntune tune ARGS`, kill -9s its process group once trial
-    number `victim_trial` has `min_epochs` epochs, calls `between()`, then
-    resumes the study."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "launch", "tune", *args, "--workdir",
-         str(workdir)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            epochs = _history_epochs(workdir) if (
-                workdir / "trials").exists() else {}
-            names = sorted(epochs)
-            if (len(names) > victim_trial
-                    and len(epochs[names[victim_trial]]) >= min_epochs):
-                break
-            assert process.poll() is None, "the study ended before the kill"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    between()
-    before = _history_epochs(workdir)
-    metrics_before = {d.name: (d / "metrics.json").stat().st_mtime_ns
-                      for d in (workdir / "trials").iterdir()
-                      if (d / "metrics.json").exists()}
-    resumed = subprocess.run(
-        [sys.executable, "-m", "launch", "tune", "--resume", "--workdir",
-         str(workdir)], cwd=REPO, env=env, capture_output=True, text=True,
-        timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    return before, metrics_before, resumed.stdout
 
 
 @pytest.mark.slow
@@ -210,7 +166,7 @@ def test_kill_9_then_resume_loses_and_reruns_nothing(tmp_path):
     assert done <= start <= done + 1
     rows = json.loads((workdir / "trials.json").read_text())
     assert len(rows) == 3 and all(r["status"] == "completed" for r in rows)
-    after = _history_epochs(workdir)
+    after = history_epochs(workdir)
     assert all(e == list(range(1, 13)) for e in after.values())
     for name, mtime in finished_before.items():  # not rerun
         assert (workdir / "trials" / name / "metrics.json"
@@ -224,20 +180,22 @@ def test_kill_9_then_resume_loses_and_reruns_nothing(tmp_path):
 
 def test_in_trial_early_stopping_records_best_and_stop_epochs(base,
                                                               tmp_path):
-    # Learning rates this small leave validation accuracy flat: epoch 1
-    # stays best and patience 1 stops every trial after epoch 2.
-    space = {"train.learning_rate": {"choice": [1e-12, 2e-12]}}
+    # The stand-in's validation accuracy peaks at epoch 2 with these
+    # rates (helpers.fake_curve): patience 1 stops each trial after 3.
+    space = {"train.learning_rate": {"choice": [0.05, 0.1]}}
     spec = study_spec(apply_overrides(base, {
         "train.early_stopping_patience": 1}), space, backend="keras-tuner",
         algorithm="grid", max_trials=2, max_epochs=6)
-    run_study(tmp_path, spec, report=lambda _: None)
+    run_study(tmp_path, spec, report=lambda _: None,
+              trial_function=fake_trial)
     rows = json.loads((tmp_path / "trials.json").read_text())
     for row in rows:
         assert (row["status"], row["reason"]) == ("stopped early",
                                                   "early stopping")
-        assert (row["best_epoch"], row["stopped_epoch"]) == (1, 2)
+        assert (row["best_epoch"], row["stopped_epoch"]) == (2, 3)
 
 
+@pytest.mark.slow
 def test_tune_command_shows_progress_and_exports_a_predicting_model(
         tmp_path, capsys):
     from launch.cli import main
@@ -298,11 +256,16 @@ def test_bad_tune_input_is_one_line_exit_2(args, expected, tmp_path,
     assert not workdir.exists()
 
 
-def test_hyperband_rounds_continue_their_parent_trial(base, tmp_path):
+@pytest.mark.parametrize("trial_function", [
+    pytest.param(fake_trial, id="stand-in"),
+    pytest.param(None, id="real", marks=pytest.mark.slow)])
+def test_hyperband_rounds_continue_their_parent_trial(trial_function, base,
+                                                      tmp_path):
     spec = study_spec(base, TINY_SPACE, backend="keras-tuner",
                       algorithm="hyperband", max_trials=4, max_epochs=3)
     lines = []
-    run_study(tmp_path, spec, report=lines.append)
+    run_study(tmp_path, spec, report=lines.append,
+              trial_function=trial_function)
     project = _kt_project(tmp_path)
     children = [t for t in project.oracle.trials.values()
                 if t.hyperparameters.values.get("tuner/trial_id")]

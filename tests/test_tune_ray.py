@@ -1,10 +1,16 @@
-"""Ray Tune backend: every searcher and scheduler, failures, resume."""
+"""Ray Tune backend: every searcher and scheduler, failures, resume.
+
+Search and bookkeeping run against `helpers.fake_trial` (no training);
+one real study per algorithm family runs in the slow tier.
+"""
 
 import json
 
 import pytest
 import ray
-from ray import tune
+from ray import cloudpickle, tune
+
+import helpers
 
 from tuning.backends import ray_tune
 from tuning.trial.config import apply_overrides
@@ -12,9 +18,18 @@ from tuning.study.spec import load_runtime, load_spec
 from tuning.trial.history import read_history
 from tuning.tune import run_study
 
-from conftest import TINY_SPACE, study_spec
-from test_hparams import check_hparams_on_server
-from test_tune_keras_tuner import _failure_space, kill_and_resume
+from helpers import (TINY_SPACE, check_hparams_on_server, failure_space,
+                     fake_trial, kill_and_resume, study_spec)
+
+# Ray's workers cannot import the tests' modules: the stand-in travels whole.
+cloudpickle.register_pickle_by_value(helpers)
+
+SEARCHES = [
+    *(pytest.param(a, fake_trial, id=a)
+      for a in ("random", "grid", "tpe", "asha", "hyperband", "pbt")),
+    *(pytest.param(a, None, id=f"{a}-real", marks=pytest.mark.slow)
+      for a in ("random", "tpe", "asha", "pbt")),
+]
 
 GRID_SPACE = {"model.cell": {"choice": ["gru", "lstm"]},
               "model.units": {"choice": [4, 8]}}
@@ -32,29 +47,31 @@ def base(smoke_config):
     return apply_overrides(smoke_config, {"train.early_stopping_patience": 0})
 
 
-def _results(workdir):
+def _results(workdir, trial_function=None):
     """The experiment as Ray itself reopens it."""
     spec = load_spec(workdir)
     tuner = tune.Tuner.restore(
         str(workdir / "ray" / "study"),
         trainable=ray_tune.make_trainable(workdir, spec,
-                                             load_runtime(workdir)))
+                                          load_runtime(workdir),
+                                          trial_function=trial_function))
     return tuner.get_results()
 
 
-@pytest.mark.parametrize("algorithm", ["random", "grid", "tpe", "asha",
-                                       "hyperband", "pbt"])
-def test_tiny_search_with_every_algorithm(algorithm, base, tmp_path):
+@pytest.mark.parametrize("algorithm, trial_function", SEARCHES)
+def test_tiny_search_with_every_algorithm(algorithm, trial_function, base,
+                                          tmp_path):
     space = GRID_SPACE if algorithm == "grid" else TINY_SPACE
     spec = study_spec(base, space, backend="ray", algorithm=algorithm,
                       max_trials=3, max_epochs=3)
     lines = []
-    best = run_study(tmp_path, spec, report=lines.append)
+    best = run_study(tmp_path, spec, report=lines.append,
+                     trial_function=trial_function)
     assert any("3/3 done" in line for line in lines)
     rows = json.loads((tmp_path / "trials.json").read_text())
     assert len(rows) == 3
     assert all(r["status"] in ("completed", "stopped early") for r in rows)
-    results = _results(tmp_path)
+    results = _results(tmp_path, trial_function)
     assert results.num_errors == 0
     by_id = {r.metrics["trial_id"]: r for r in results}
     assert sorted(by_id) == sorted(r["trial_id"] for r in rows)
@@ -94,10 +111,11 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(
     base = apply_overrides(smoke_config, {
         "data.source": "csv", "data.path": str(reviews_csv),
         "train.optimizer": "sgd", "train.early_stopping_patience": 0})
-    space = _failure_space(reviews_csv, tmp_path)
+    space = failure_space(reviews_csv, tmp_path)
     spec = study_spec(base, space, backend="ray", algorithm="grid",
                       max_trials=4, max_consecutive_failures=4)
-    run_study(tmp_path / "study", spec, report=lambda _: None)
+    run_study(tmp_path / "study", spec, report=lambda _: None,
+              trial_function=fake_trial)
     rows = {(r["train.learning_rate"], r["data.path"]): r for r in
             json.loads((tmp_path / "study" / "trials.json").read_text())}
     good, gone = str(reviews_csv), str(tmp_path / "gone.csv")
@@ -108,7 +126,7 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(
         assert rows[(lr, gone)]["status"] == "failed"
         assert f"DataError: {gone}: no such file" in rows[(lr, gone)][
             "reason"]
-    assert _results(tmp_path / "study").num_errors == 3
+    assert _results(tmp_path / "study", fake_trial).num_errors == 3
     check_hparams_on_server(tmp_path / "study", keys=list(space), expected={
         "STATUS_SUCCESS": 1, "STATUS_FAILURE": 3})
 

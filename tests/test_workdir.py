@@ -16,9 +16,8 @@ from tuning.study.results import ResultsTable
 from tuning.tune import run_study
 from tuning.trial.workdir import LOCK_FILE, hold
 
-from conftest import REPO, SMOKE, TINY_SPACE, run_cli, study_spec
-
-SMOKE_SETS = sum((["--set", s] for s in SMOKE), [])
+from helpers import (REPO, SMALL, TINY_SPACE, fake_trial, run_cli,
+                     study_spec)
 
 
 def _error(capsys, *argv):
@@ -31,7 +30,7 @@ def _error(capsys, *argv):
 def test_a_second_train_on_a_held_workdir_is_refused(tmp_path):
     workdir = tmp_path / "run"
     with hold(workdir, kind="run"):
-        out = run_cli("train", "--preset", "smoke", *SMOKE_SETS,
+        out = run_cli("train", "--preset", "smoke", *SMALL,
                       "--workdir", str(workdir))
         assert sorted(p.name for p in workdir.iterdir()) == [LOCK_FILE]
     assert out.returncode == 2, out.stderr[-2000:]
@@ -75,7 +74,7 @@ def test_two_identical_studies_and_each_compare_cell(tmp_path, capsys):
     assert not study.exists()  # refused, it wrote nothing
     cmp = tmp_path / "cmp"
     with hold(cmp / "gru", kind="run"):
-        err = _error(capsys, "compare", "--preset", "smoke", *SMOKE_SETS,
+        err = _error(capsys, "compare", "--preset", "smoke", *SMALL,
                      "--cells", "gru", "--workdir", str(cmp))
     assert f"{cmp / 'gru'} is in use by process {os.getpid()}" in err
 
@@ -102,12 +101,14 @@ def test_train_and_tune_refuse_each_others_workdirs(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def finished_study(smoke_config, tmp_path_factory):
-    """A finished 3-trial Keras Tuner study, copied fresh by each test."""
+    """A finished 3-trial Keras Tuner study (of the stand-in trial
+    function), copied fresh by each test."""
     workdir = tmp_path_factory.mktemp("study") / "study"
     spec = study_spec(apply_overrides(smoke_config, {"train.epochs": 1}),
                       TINY_SPACE, backend="keras-tuner", algorithm="random",
                       max_trials=3, max_epochs=1)
-    run_study(workdir, spec, report=lambda _: None)
+    run_study(workdir, spec, report=lambda _: None,
+              trial_function=fake_trial)
     return workdir, spec
 
 
@@ -144,7 +145,8 @@ def test_resume_rebuilds_broken_records_and_reruns_nothing(study_copy,
     if broken == "every table":  # the trial's own copies too
         for path in (workdir / "trials").glob("*/row.json"):
             path.unlink()
-    best = run_study(workdir, None, resume=True, report=lambda _: None)
+    best = run_study(workdir, None, resume=True, report=lambda _: None,
+                     trial_function=fake_trial)
     rebuilt = json.loads((workdir / "trials.json").read_text())
     keep = ("trial_id", "status", "best_objective", "best_epoch",
             *spec.space.keys)

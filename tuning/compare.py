@@ -23,8 +23,8 @@ from tuning.trial.callbacks import Report
 from tuning.trial.config import Config, apply_overrides
 from tuning.trial.files import write_atomic, write_json
 from tuning.trial.history import read_history
-from tuning.trial.train import check_workdir, train_and_evaluate
-from tuning.trial.workdir import hold
+from tuning.trial.train import train_and_evaluate
+from tuning.trial.workdir import check_workdir, hold
 
 COLUMNS = ("cell", "parameters", "best_val_accuracy", "best_epoch",
            "final_train_accuracy", "final_val_accuracy", "final_accuracy_gap",

@@ -15,6 +15,7 @@ from tuning.reporting.tables import format_top
 from tuning.study.export import export_best
 from tuning.study.progress import Progress
 from tuning.study.results import ResultsTable
+from tuning.study.runner import TrialFunction, TrialRunner
 from tuning.study.spec import (Runtime, StudySpec, load_runtime, load_spec,
                                save_runtime, save_spec)
 from tuning.trial.config import ConfigError
@@ -24,7 +25,8 @@ from tuning.trial.workdir import check_private, hold
 def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
               resume: bool = False, ray_address: str | None = None,
               runtime: Runtime | None = None, trust_study_dir: bool = False,
-              report=print) -> dict | None:
+              report=print,
+              trial_function: TrialFunction | None = None) -> dict | None:
     """Runs the study to `spec.max_trials` trials, then exports the best.
 
     Args:
@@ -37,6 +39,10 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
         trust_study_dir: resume even if other users could have changed
             the study's files (see `tuning.trial.workdir.check_private`).
         report: receives progress lines.
+        trial_function: what trains each trial (see
+            `tuning.study.runner.TrialRunner`; default the real one). It
+            runs in this process or Ray's, not in Keras Tuner worker
+            processes.
 
     Returns:
         The best trial's `best/hparams.json` content, or None if no trial
@@ -55,10 +61,12 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
                                     .exists()):
             check_private(workdir)
         return _run(workdir, spec, resume=resume, ray_address=ray_address,
-                    runtime=runtime, report=report)
+                    runtime=runtime, report=report,
+                    trial_function=trial_function)
 
 
-def _run(workdir, spec, *, resume, ray_address, runtime, report):
+def _run(workdir, spec, *, resume, ray_address, runtime, report,
+         trial_function):
     if resume:
         spec = load_spec(workdir)
         report(f"resuming the study in {workdir}")
@@ -83,12 +91,14 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report):
     table = ResultsTable(workdir, spec.space)
     progress = Progress(spec, table, report)
     if spec.backend == "keras-tuner":
-        _run_keras_tuner(workdir, spec, table, progress, runtime, report)
+        _run_keras_tuner(workdir, spec, table, progress, runtime, report,
+                         trial_function)
     else:
         from tuning.backends import ray_tune
 
         ray_tune.run(workdir, spec, table, progress, resume=resume,
-                        address=ray_address, runtime=runtime, report=report)
+                     address=ray_address, runtime=runtime, report=report,
+                     trial_function=trial_function)
     table.refresh()
     report("")
     report(f"top trials by {spec.objective}:")
@@ -100,9 +110,9 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report):
     return best
 
 
-def _run_keras_tuner(workdir, spec, table, progress, runtime, report):
+def _run_keras_tuner(workdir, spec, table, progress, runtime, report,
+                     trial_function):
     from tuning.backends import keras_tuner
-    from tuning.study.runner import TrialRunner
 
     # Any packing flag runs the chief and workers as processes (others can
     # join them with `rnntune worker`); otherwise trials run in this one.
@@ -111,9 +121,13 @@ def _run_keras_tuner(workdir, spec, table, progress, runtime, report):
 
         strategy = make_strategy(parse_devices(runtime.devices))
         runner = TrialRunner(workdir, spec, table, report=report,
-                             on_event=progress, strategy=strategy)
+                             on_event=progress, strategy=strategy,
+                             trial_function=trial_function)
         keras_tuner.run(workdir, runner)
         return
+    if trial_function is not None:
+        raise ValueError("a trial_function runs in this process; Keras "
+                         "Tuner worker processes run the real one")
     import tensorflow as tf
 
     from tuning.backends import kt_workers
@@ -126,6 +140,6 @@ def _run_keras_tuner(workdir, spec, table, progress, runtime, report):
     runner = TrialRunner(workdir, spec, table, report=report,
                          on_event=progress)  # the chief trains nothing
     kt_workers.run(workdir, lambda: keras_tuner.run(workdir, runner),
-                       groups=groups, devices=runtime.devices,
-                       host=runtime.oracle_host, port=runtime.oracle_port,
-                       report=report)
+                   groups=groups, devices=runtime.devices,
+                   host=runtime.oracle_host, port=runtime.oracle_port,
+                   report=report)

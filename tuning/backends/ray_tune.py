@@ -25,12 +25,11 @@ except ImportError as e:  # pragma: no cover - depends on the install
     raise ImportError("the ray backend needs Ray Tune: pip install "
                       "'rnntune[ray]'") from e
 
-import keras  # noqa: E402  (after the Ray environment above)
-
 from tuning.study.progress import Progress  # noqa: E402
 from tuning.study.results import (  # noqa: E402
     COMPLETED, FAILED, STOPPED_EARLY, ResultsTable)
-from tuning.study.runner import TrialFailed, TrialRunner  # noqa: E402
+from tuning.study.runner import (  # noqa: E402
+    TrialFailed, TrialFunction, TrialRunner)
 from tuning.study.spec import Runtime, StudyFailed, StudySpec  # noqa: E402
 from tuning.trial.state import TrainingState  # noqa: E402
 
@@ -156,8 +155,9 @@ def epoch_result(trial_dir: pathlib.Path, spec: StudySpec) -> dict:
             "best_epoch": best["epoch"], "node": node()}
 
 
-class EpochReporter(keras.callbacks.Callback):
-    """Reports each epoch to Ray with a checkpoint of the trial's state.
+class EpochReporter:
+    """Reports each epoch to Ray with a checkpoint of the trial's state
+    (an epoch hook of the trial function).
 
     Runs after the trial's history row and backup are written. The trial's
     last epoch is not reported here: it goes out with the final metrics
@@ -167,13 +167,12 @@ class EpochReporter(keras.callbacks.Callback):
 
     def __init__(self, trial_dir: pathlib.Path, trial_id: str,
                  spec: StudySpec):
-        super().__init__()
         self.trial_dir = trial_dir
         self.trial_id = trial_id
         self.spec = spec
 
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 >= self.params["epochs"] or self.model.stop_training:
+    def __call__(self, epoch: int, last: bool) -> None:
+        if last:
             return
         staging = self.trial_dir / "ray_checkpoint"
         shutil.rmtree(staging, ignore_errors=True)
@@ -205,8 +204,8 @@ def _restore(trial_dir: pathlib.Path, trial_id: str) -> None:
         (trial_dir / name).unlink(missing_ok=True)
 
 
-def trainable(values: dict, *, workdir: str, spec: dict,
-              devices: str) -> None:
+def trainable(values: dict, *, workdir: str, spec: dict, devices: str,
+              trial_function: TrialFunction | None = None) -> None:
     """One Ray trial: the one trial function, every epoch reported.
 
     It mirrors across the devices Ray gave it (the GPUs in its
@@ -214,18 +213,20 @@ def trainable(values: dict, *, workdir: str, spec: dict,
     """
     from tuning.trial.devices import make_strategy, parse_devices
 
-    strategy = make_strategy(parse_devices(devices))  # before any TF op
+    # Before any TensorFlow op; only the real trial function uses it.
+    strategy = (make_strategy(parse_devices(devices))
+                if trial_function is None else None)
     spec = StudySpec.from_dict(spec)
     trial_id = tune.get_context().get_trial_id()
     runner = TrialRunner(pathlib.Path(workdir), spec, None, record=False,
-                         strategy=strategy,
+                         strategy=strategy, trial_function=trial_function,
                          report=lambda line: print(line, flush=True))
     trial_dir = runner.trial_dir(trial_id)
     _restore(trial_dir, trial_id)
     try:
         metrics = runner.train(
             trial_id, values,
-            callbacks=[EpochReporter(trial_dir, trial_id, spec)])
+            epoch_hooks=[EpochReporter(trial_dir, trial_id, spec)])
     except TrialFailed as e:
         raise RuntimeError(str(e)) from None
     tune.report({**epoch_result(trial_dir, spec), "final": True,
@@ -264,19 +265,24 @@ class StudyCallback(tune.Callback):
                 on_event=Progress(spec, table, print))
         return self._runner
 
+    def _values(self, trial) -> dict:
+        return {k: trial.config[k] for k in self.runner.spec.space.keys
+                if k in trial.config}
+
     def on_trial_start(self, iteration, trials, trial, **info):
-        keys = self.runner.spec.space.keys
-        self.runner.start(trial.trial_id,
-                          {k: trial.config[k] for k in keys
-                           if k in trial.config})
+        self.runner.start(trial.trial_id, self._values(trial))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        # A PBT exploit gives the trial another trial's whole config (and
+        # weights): the row shows what the trial now trains.
+        active = self.runner.spec.space.active(self._values(trial))
         self.runner.table.update(
             trial.trial_id, node=result["node"], epochs_run=result["epoch"],
             stopped_epoch=result["epoch"],
             best_objective=result["best_objective"],
             best_epoch=result["best_epoch"],
-            final_accuracy_gap=result["accuracy_gap"])
+            final_accuracy_gap=result["accuracy_gap"],
+            **{k: active.get(k) for k in self.runner.spec.space.keys})
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.consecutive_failures = 0
@@ -330,7 +336,8 @@ class FailureStopper(tune.Stopper):
 
 
 def make_trainable(workdir: pathlib.Path, spec: StudySpec,
-                   runtime: Runtime):
+                   runtime: Runtime, *,
+                   trial_function: TrialFunction | None = None):
     """The study's trainable with its resources, as `tune.Tuner.restore`
     needs it back:
 
@@ -338,7 +345,8 @@ def make_trainable(workdir: pathlib.Path, spec: StudySpec,
                            make_trainable(workdir, spec, runtime))
     """
     fn = tune.with_parameters(trainable, workdir=str(workdir),
-                              spec=spec.to_dict(), devices=runtime.devices)
+                              spec=spec.to_dict(), devices=runtime.devices,
+                              trial_function=trial_function)
     return tune.with_resources(fn, {"cpu": runtime.cpus_per_trial,
                                     "gpu": runtime.gpus_per_trial})
 
@@ -357,14 +365,16 @@ def _connect(address: str | None, num_cpus: int | None = None) -> None:
 
 def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
         progress: Progress, *, resume: bool, address: str | None,
-        runtime: Runtime, report=print) -> None:
+        runtime: Runtime, report=print,
+        trial_function: TrialFunction | None = None) -> None:
     """Runs (or resumes) the Ray Tune experiment of the study."""
     _connect(address)
     callback = StudyCallback(str(workdir), spec.to_dict())
     callback._runner = TrialRunner(workdir, spec, table, on_event=progress,
                                    report=report)
     experiment = workdir / "ray" / EXPERIMENT
-    fn = make_trainable(workdir, spec, runtime)
+    fn = make_trainable(workdir, spec, runtime,
+                        trial_function=trial_function)
     if resume and tune.Tuner.can_restore(str(experiment)):
         # The callbacks come back from Ray's experiment state.
         tuner = tune.Tuner.restore(str(experiment), trainable=fn,

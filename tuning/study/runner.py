@@ -1,7 +1,11 @@
 """Runs one trial of a study, for either backend: table, HParams, trial.
 
-Both backends call `TrialRunner.run(trial_id, values)`; only how they pick
-values and schedule trials differs.
+Both backends call `TrialRunner.run(trial_id, values)` (or `start`,
+`train` and `finish` from different processes, as Ray does); only how they
+pick values and schedule trials differs. The trial itself is one call of
+the trial function, `tuning.trial.train.train_and_evaluate` unless the
+runner is given another (the tests' stand-in trains nothing, so that search
+logic is tested in seconds).
 """
 
 import ctypes
@@ -9,18 +13,18 @@ import gc
 import pathlib
 import socket
 import time
-
-import keras
+from collections.abc import Callable
 
 from data_pipeline.config import DataConfig
-from data_pipeline.pipeline import VectorizedSplits
 from data_pipeline.sources import TextSplits, load_splits
-from tuning.study import hparams
 from tuning.study.results import (COMPLETED, FAILED, RUNNING, STOPPED_EARLY,
                                   ResultsTable, failure_reason,
                                   summary_fields)
 from tuning.study.spec import StudySpec
-from tuning.trial.train import train_and_evaluate
+
+# trial_function(config, workdir, *, report, epoch_hooks, keep_state) ->
+# metrics, as `train_and_evaluate` takes and returns them.
+TrialFunction = Callable[..., dict]
 
 KEEP_VECTORIZED = 4  # distinct data settings whose ids a process keeps
 
@@ -48,14 +52,20 @@ class TrialRunner:
         report: receives progress lines.
         on_event: called as `on_event(trial_id, event)` after the table
             changed (the driver's progress line).
+        strategy: each trial's distribution strategy.
         record: write table rows and HParams sessions here (False where a
             driver process records them, as with Ray).
+        trial_function: trains one trial, called as
+            `trial_function(config, workdir, report=..., epoch_hooks=...,
+            keep_state=...)`; None: `train_and_evaluate` with `strategy`
+            and this process's shared data.
     """
 
     def __init__(self, workdir: pathlib.Path, spec: StudySpec,
                  table: ResultsTable | None, *, report=print,
                  on_event=lambda trial_id, event: None, strategy=None,
-                 record: bool = True):
+                 record: bool = True,
+                 trial_function: TrialFunction | None = None):
         self.workdir = workdir
         self.spec = spec
         self.table = table
@@ -63,8 +73,9 @@ class TrialRunner:
         self.on_event = on_event
         self.strategy = strategy
         self.record = record
+        self.trial_function = trial_function or self.train_and_evaluate
         self._splits: dict[tuple, TextSplits] = {}
-        self._vectorized: dict[DataConfig, VectorizedSplits] = {}
+        self._vectorized: dict = {}  # DataConfig -> VectorizedSplits
 
     def splits(self, data) -> TextSplits:
         """Loads each distinct split once per process (shared by trials)."""
@@ -72,10 +83,12 @@ class TrialRunner:
             self._splits[data.split_key] = load_splits(data)
         return self._splits[data.split_key]
 
-    def vectorized(self, data) -> VectorizedSplits:
+    def vectorized(self, data: DataConfig):
         """Vectorizes each distinct split and vocabulary once per process:
         trials that only change the model or training share the ids. The
         most recently used few are kept (a space over `data.*` values)."""
+        from data_pipeline.pipeline import VectorizedSplits
+
         found = self._vectorized.pop(data, None)  # keyed by every field
         if found is None:
             found = VectorizedSplits.build(
@@ -94,8 +107,10 @@ class TrialRunner:
         self.table.update(trial_id, status=RUNNING, reason="",
                           node=socket.gethostname(), started_at=time.time(),
                           ended_at=None, **active)
+        from tuning.study import hparams  # TensorFlow: where it records
+
         hparams.start_session(self.trial_dir(trial_id), trial_id,
-                                  self.spec.space, values)
+                              self.spec.space, values)
         self.on_event(trial_id, "started")
 
     def finish(self, trial_id: str, status: str, reason: str = "",
@@ -103,32 +118,27 @@ class TrialRunner:
         fields = summary_fields(metrics) if metrics else {}
         self.table.update(trial_id, status=status, reason=reason,
                           ended_at=time.time(), **fields)
+        from tuning.study import hparams
+
         hparams.end_session(self.trial_dir(trial_id), status, fields)
         self.on_event(trial_id, status + (f" ({reason})" if reason else ""))
 
     def train(self, trial_id: str, values, *, epochs: int | None = None,
-              callbacks=(), keep_state: bool = False) -> dict:
+              epoch_hooks=(), keep_state: bool = False) -> dict:
         """Trains the trial; raises `TrialFailed` if it raises or diverges.
 
         Returns:
             The trial's metrics.
         """
         config = self.spec.trial_config(values, epochs=epochs)
-        # Free the previous trial's graphs and layers: without this a long
-        # study grows the process's memory trial after trial.
-        keras.backend.clear_session(free_memory=True)
-        gc.collect()
-        _release_freed_memory()
 
         def prefixed(line):
             self.report(f"  [trial {trial_id}] {line}")
 
         try:
-            metrics = train_and_evaluate(
-                config, self.trial_dir(trial_id), strategy=self.strategy,
-                splits=self.splits(config.data),
-                vectorized=self.vectorized(config.data), report=prefixed,
-                callbacks=callbacks, keep_state=keep_state)
+            metrics = self.trial_function(
+                config, self.trial_dir(trial_id), report=prefixed,
+                epoch_hooks=epoch_hooks, keep_state=keep_state)
         except Exception as e:  # any trial error is the trial's failure
             reason = failure_reason(e)
             if self.record:
@@ -140,6 +150,24 @@ class TrialRunner:
                 self.finish(trial_id, FAILED, reason, metrics)
             raise TrialFailed(reason)
         return metrics
+
+    def train_and_evaluate(self, config, workdir: pathlib.Path, *, report,
+                           epoch_hooks, keep_state: bool) -> dict:
+        """The real trial function, on the data this process shares."""
+        import keras
+
+        from tuning.trial.train import train_and_evaluate
+
+        # Free the previous trial's graphs and layers: without this a long
+        # study grows the process's memory trial after trial.
+        keras.backend.clear_session(free_memory=True)
+        gc.collect()
+        _release_freed_memory()
+        return train_and_evaluate(
+            config, workdir, strategy=self.strategy,
+            splits=self.splits(config.data),
+            vectorized=self.vectorized(config.data), report=report,
+            epoch_hooks=epoch_hooks, keep_state=keep_state)
 
     def run(self, trial_id: str, values, *, epochs: int | None = None,
             keep_state: bool = False) -> dict:

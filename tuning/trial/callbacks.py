@@ -1,7 +1,8 @@
-"""The trial's per-epoch callbacks: its history and its best epoch.
+"""The trial's per-epoch callbacks: its history, its best epoch and the
+commit of its training state.
 
-Both keep their state in the run's files (`history.csv`, the best
-weights), so a resumed run carries on exactly where it stopped.
+They keep their state in the run's files (`history.csv`, the best
+weights, `backup/`), so a resumed run carries on exactly where it stopped.
 """
 
 import math
@@ -13,10 +14,12 @@ import keras
 import tensorflow as tf
 
 from tuning.trial.history import read_history, write_history
-from tuning.trial.state import HISTORY, save_weights_atomic
+from tuning.trial.state import HISTORY, TrainingState, save_weights_atomic
 from tuning.trial.verdict import best_row
 
 Report = Callable[[str], None]
+# hook(epoch, last): epoch 1-based; last when training ends with it.
+EpochHook = Callable[[int, bool], None]
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -111,3 +114,28 @@ class BestEpoch(keras.callbacks.Callback):
         if (self.restore and best is not None and best is not rows[-1]
                 and self.weights_path.exists()):
             self.model.load_weights(self.weights_path)
+
+
+class CommitEachEpoch(keras.callbacks.Callback):
+    """Commits the training state at the end of every epoch."""
+
+    def __init__(self, state: TrainingState):
+        super().__init__()
+        self.state = state
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.state.commit(self.model, epoch + 1)
+
+
+class EpochHooks(keras.callbacks.Callback):
+    """Calls plain `hook(epoch, last)` functions at the end of every epoch
+    (`last`: the epoch budget is reached or training was stopped)."""
+
+    def __init__(self, hooks):
+        super().__init__()
+        self.hooks = tuple(hooks)
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = epoch + 1 >= self.params["epochs"] or self.model.stop_training
+        for hook in self.hooks:
+            hook(epoch + 1, bool(last))

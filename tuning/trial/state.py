@@ -18,10 +18,12 @@ import json
 import os
 import pathlib
 import shutil
-
-import keras
+from typing import TYPE_CHECKING
 
 from tuning.trial.files import write_atomic
+
+if TYPE_CHECKING:  # plain Python: only the trial's own calls need Keras
+    import keras
 
 # Every file of the training state, named here alone.
 STATE_DIR = "backup"
@@ -45,7 +47,7 @@ def _sync(path: pathlib.Path) -> None:
         os.close(fd)
 
 
-def save_weights_atomic(model: keras.Model, path: pathlib.Path) -> None:
+def save_weights_atomic(model: "keras.Model", path: pathlib.Path) -> None:
     """`model.save_weights(path)`, never leaving half a file at `path`."""
     partial = path.with_name(".partial." + path.name)
     model.save_weights(partial, overwrite=True)
@@ -116,7 +118,7 @@ class TrainingState:
         _sync(self.workdir)
         shutil.rmtree(self._old, ignore_errors=True)
 
-    def commit(self, model: keras.Model, epoch: int) -> None:
+    def commit(self, model: "keras.Model", epoch: int) -> None:
         """Saves the state after `epoch` (1-based) finished."""
         shutil.rmtree(self._new, ignore_errors=True)
         self._new.mkdir(parents=True)
@@ -137,7 +139,7 @@ class TrainingState:
         shutil.copyfile(source / METADATA, self._new / METADATA)
         self._publish()
 
-    def load(self, model: keras.Model) -> None:
+    def load(self, model: "keras.Model") -> None:
         """Loads the committed weights into `model` (built and compiled)."""
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
@@ -159,14 +161,3 @@ class TrainingState:
     def copy_to(self, target: pathlib.Path) -> None:
         """Copies the committed state to the directory `target`."""
         shutil.copytree(self.path, target)
-
-
-class CommitEachEpoch(keras.callbacks.Callback):
-    """Commits the training state at the end of every epoch."""
-
-    def __init__(self, state: TrainingState):
-        super().__init__()
-        self.state = state
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.state.commit(self.model, epoch + 1)

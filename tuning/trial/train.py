@@ -21,7 +21,6 @@ called again on the same workdir and config.
 """
 
 import dataclasses
-import json
 import math
 import os
 import pathlib
@@ -39,14 +38,16 @@ from data_pipeline.sources import Split, TextSplits, load_splits
 from data_pipeline.text import save_vocabulary
 from models.builder import build_model
 from tuning.trial import verdict
-from tuning.trial.callbacks import BestEpoch, EpochRecorder, Report
-from tuning.trial.config import (Config, ConfigError, WorkdirError,
-                                 differences, from_dict)
+from tuning.trial.callbacks import (BestEpoch, CommitEachEpoch,
+                                    EpochHook, EpochHooks, EpochRecorder,
+                                    Report)
+from tuning.trial.config import Config
 from tuning.trial.devices import describe as describe_devices
 from tuning.trial.files import write_atomic, write_json
-from tuning.trial.state import BEST_WEIGHTS, CommitEachEpoch, TrainingState
+from tuning.trial.state import BEST_WEIGHTS, TrainingState
 from tuning.trial.tb_layout import write_layout
 from tuning.trial.verdict import best_row
+from tuning.trial.workdir import check_workdir
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -64,7 +65,7 @@ def train_and_evaluate(
     splits: TextSplits | None = None,
     vectorized: VectorizedSplits | None = None,
     report: Report = print,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
+    epoch_hooks: Sequence[EpochHook] = (),
     keep_state: bool = False,
 ) -> dict:
     """Trains one model, evaluates it and writes the run into `workdir`.
@@ -80,8 +81,9 @@ def train_and_evaluate(
             vocabulary size and length (shared by a study's trials); built
             here if None.
         report: receives one line per event (epoch finished, resume).
-        callbacks: more Keras callbacks, run after each epoch's history row
-            and backup are written (the tuners report epochs through them).
+        epoch_hooks: called as `hook(epoch, last)` after each epoch's
+            history row and training state are committed (`last`: training
+            ends with this epoch); the tuners report epochs through them.
         keep_state: keep the training state (`backup/`, best weights) after
             the run, so another run can continue from it (`continue_from`).
 
@@ -110,9 +112,9 @@ def train_and_evaluate(
                 callbacks=[keras.callbacks.TerminateOnNaN(), recorder, best,
                            keras.callbacks.TensorBoard(workdir / "logs",
                                                        write_graph=False),
-                           # Last of ours: an epoch is only marked done once
+                           # After those: an epoch is only marked done once
                            # its history row and best weights are written.
-                           CommitEachEpoch(state), *callbacks])
+                           CommitEachEpoch(state), EpochHooks(epoch_hooks)])
     metrics = evaluate_model(model, data, config, recorder.rows,
                              stopped_early=best.stopped_early)
     if metrics["status"] != "diverged":
@@ -124,28 +126,6 @@ def train_and_evaluate(
     if not keep_state:
         state.discard()
     return metrics
-
-
-def check_workdir(workdir: pathlib.Path, config: Config) -> dict | None:
-    """Returns the finished run's metrics if `workdir` already holds one.
-
-    Raises:
-        WorkdirError: `workdir` holds a run of another config.
-    """
-    path = workdir / "config.json"
-    if not path.exists():
-        return None
-    try:
-        previous = from_dict(json.loads(path.read_text())["config"])
-    except (ValueError, KeyError, ConfigError) as e:
-        raise WorkdirError(f"{path}: unreadable run config ({e})") from None
-    changed = differences(previous, config)
-    if changed:
-        raise WorkdirError(
-            f"{workdir} holds a run with another config ({'; '.join(changed)}"
-            "); choose another --workdir or remove it")
-    metrics = workdir / "metrics.json"
-    return json.loads(metrics.read_text()) if metrics.exists() else None
 
 
 def reuse_finished(workdir: pathlib.Path, metrics: dict, *,

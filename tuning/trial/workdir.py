@@ -6,18 +6,21 @@
 `hold` takes an exclusive lock on `WORKDIR/.rnntune.lock` (`flock`), so the
 operating system releases it when the holder dies: a killed run never
 leaves a stale lock. A second process asking for it gets a `WorkdirError`
-naming the workdir and the holder's process id.
+naming the workdir and the holder's process id. `check_workdir` tells a
+finished run from one to resume, and refuses a run of another config.
 """
 
 import contextlib
 import fcntl
+import json
 import os
 import pathlib
 import shlex
 import stat
 from typing import Literal
 
-from tuning.trial.config import WorkdirError
+from tuning.trial.config import (Config, ConfigError, WorkdirError,
+                                 differences, from_dict)
 
 LOCK_FILE = ".rnntune.lock"
 Kind = Literal["run", "comparison", "study"]
@@ -48,6 +51,28 @@ def check_kind(workdir: pathlib.Path, kind: Kind) -> None:
         raise WorkdirError(
             f"{workdir} holds a {found} ({marker}, written by {command}), "
             f"not a {kind}; choose another --workdir")
+
+
+def check_workdir(workdir: pathlib.Path, config: Config) -> dict | None:
+    """Returns the finished run's metrics if `workdir` already holds one.
+
+    Raises:
+        WorkdirError: `workdir` holds a run of another config.
+    """
+    path = workdir / "config.json"
+    if not path.exists():
+        return None
+    try:
+        previous = from_dict(json.loads(path.read_text())["config"])
+    except (ValueError, KeyError, ConfigError) as e:
+        raise WorkdirError(f"{path}: unreadable run config ({e})") from None
+    changed = differences(previous, config)
+    if changed:
+        raise WorkdirError(
+            f"{workdir} holds a run with another config ({'; '.join(changed)}"
+            "); choose another --workdir or remove it")
+    metrics = workdir / "metrics.json"
+    return json.loads(metrics.read_text()) if metrics.exists() else None
 
 
 def _holder(fd: int) -> str:

@@ -19,11 +19,13 @@ presets).
 """
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from launch import clusters, info, runs, studies
 from launch.common import USER_ERRORS, absolute_paths
+from tuning.trial.noise import QuietStderr
 
 EXIT_USAGE = 2
 
@@ -52,11 +54,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "cluster", None) != "k8s":  # k8s paths are the pods'
         absolute_paths(args)
+    # Before TensorFlow loads: its start-up chatter goes, real lines stay.
+    verbose = getattr(args, "verbose", False)
+    quiet = args.quiet_stderr = None if verbose else QuietStderr()
+    try:
+        return _run(args)
+    finally:
+        if quiet is not None:
+            quiet.stop()
+
+
+def _run(args) -> int:
     try:
         return args.func(args)
     except USER_ERRORS as e:
         print(f"rnntune: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `rnntune presets imdb | head`: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as e:
         if e.filename is None:
             raise
@@ -69,3 +85,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("rnntune: interrupted; run the same command again to resume",
               file=sys.stderr)
         return 130
+

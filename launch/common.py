@@ -9,6 +9,7 @@ from data_pipeline.config import DataError
 from launch.k8s import ManifestError
 from launch.presets import get_preset
 from launch.slurm import SubmitError
+from launch.terminal import TERMINAL
 from tuning.trial.config import (Config, ConfigError, WorkdirError,
                                  apply_overrides)
 
@@ -34,7 +35,12 @@ def quote(path) -> str:
 
 
 def say(line: str) -> None:
-    print(line, flush=True)
+    TERMINAL.say(line)
+
+
+def status_sink():
+    """Where a run's live progress goes: the terminal, or None."""
+    return TERMINAL.status_sink()
 
 
 def absolute_paths(args) -> None:
@@ -80,6 +86,14 @@ def existing_dir(text: str) -> pathlib.Path:
     return path
 
 
+def add_verbose(parser) -> None:
+    """--verbose, for the commands that run TensorFlow or Ray."""
+    parser.add_argument(
+        "--verbose", action="store_true",
+        help="show the libraries' own output too (TensorFlow's start-up "
+        "lines, Ray's reports and its workers' output)")
+
+
 def add_config_options(parser, *, default_preset: str | None) -> None:
     """--preset, --set, --smoke, --workdir and --devices of one run."""
     parser.add_argument(
@@ -95,3 +109,4 @@ def add_config_options(parser, *, default_preset: str | None) -> None:
     parser.add_argument("--workdir", required=True,
                         help="directory of the run (resumes if it exists)")
     parser.add_argument("--devices", default="auto", help=DEVICES_HELP)
+    add_verbose(parser)

@@ -3,8 +3,9 @@
 import pathlib
 import sys
 
-from launch.common import (UsageError, add_config_options, make_config,
-                           quiet_tensorflow, quote, say, strategy_from)
+from launch.common import (UsageError, add_config_options, add_verbose,
+                           make_config, quiet_tensorflow, quote, say,
+                           status_sink, strategy_from)
 from models.config import CELL_NAMES
 
 
@@ -20,7 +21,8 @@ def cmd_train(args) -> int:
 
     with hold(args.workdir, kind="run"):
         metrics = train_and_evaluate(config, args.workdir,
-                                     strategy=strategy, report=say)
+                                     strategy=strategy, report=say,
+                                     status=status_sink())
     say(f"{args.workdir}: {describe(metrics)}")
     if metrics["status"] == "completed":
         say(f"model: {quote(pathlib.Path(args.workdir) / 'model.keras')}")
@@ -46,7 +48,7 @@ def cmd_compare(args) -> int:
     from tuning.compare import compare_cells, format_comparison
 
     rows = compare_cells(config, cells, args.workdir, strategy=strategy,
-                         report=say)
+                         report=say, status=status_sink())
     workdir = pathlib.Path(args.workdir)
     say("")
     say(format_comparison(rows))
@@ -147,4 +149,5 @@ def add_commands(sub) -> None:
     p.add_argument("--file", help="read texts from FILE, one per line")
     p.add_argument("texts", nargs="*", metavar="TEXT",
                    help="texts to label; none or '-' reads standard input")
+    add_verbose(p)
     p.set_defaults(func=cmd_predict)

@@ -7,8 +7,9 @@ import pathlib
 import socket
 import sys
 
-from launch.common import (DEVICES_HELP, UsageError, make_config,
-                           quiet_tensorflow, say, strategy_from)
+from launch.common import (DEVICES_HELP, UsageError, add_verbose,
+                           make_config, quiet_tensorflow, say, status_sink,
+                           strategy_from)
 from tuning.study.spec import ALGORITHMS
 from tuning.trial.config import OBJECTIVES
 
@@ -141,7 +142,8 @@ def cmd_tune(args) -> int:
     try:
         run_study(args.workdir, spec, resume=args.resume,
                   ray_address=args.ray_address, runtime=runtime,
-                  trust_study_dir=args.trust_study_dir, report=say)
+                  trust_study_dir=args.trust_study_dir, report=say,
+                  status=status_sink(), verbose=args.verbose)
     except StudyFailed as e:
         print(f"rnntune: study stopped: {e}", file=sys.stderr)
         return 1
@@ -226,6 +228,7 @@ def add_commands(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the study in --workdir")
     p.add_argument("--workdir", required=True)
+    add_verbose(p)
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser(
@@ -237,4 +240,5 @@ def add_commands(sub) -> None:
     p.add_argument("--devices", default="auto", help=DEVICES_HELP)
     p.add_argument("--tuner-id", default=None,
                    help="this worker's id (default: host and pid)")
+    add_verbose(p)
     p.set_defaults(func=cmd_worker)

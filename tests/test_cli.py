@@ -13,6 +13,7 @@ import urllib.request
 
 from launch.cli import main
 from launch.presets import PRESETS
+from tuning.trial.config import Config
 
 from helpers import REPO, SMALL, bad_data_sources, free_port, run_cli
 
@@ -30,6 +31,69 @@ def test_presets_lists_one_line_each(capsys):
     assert [line.split()[0] for line in lines] == list(PRESETS)
     code, out, _ = _main(capsys, "presets", "--keys")
     assert "model.cell = 'lstm'" in out.splitlines()
+
+
+def test_a_preset_and_a_space_shown_in_full(capsys):
+    from launch.presets import get_preset
+    from tuning.study.space import get_space
+
+    for smoke in (False, True):
+        code, out, _ = _main(capsys, "presets", "imdb",
+                             *(["--smoke"] if smoke else []))
+        assert code == 0
+        config = get_preset("imdb", smoke=smoke).flat()
+        lines = out.splitlines()[2:]
+        assert len(lines) == len(config)
+        for line, (key, value) in zip(lines, config.items()):
+            marked = line.startswith("* ")
+            assert line[2:].startswith(f"{key} = {value!r}")
+            assert marked == (value != Config().flat()[key]), line
+        assert ("* model.pooling = 'mean'" in out) is smoke
+    assert "* model.cell = 'gru'" in out and "['lstm']" in out
+    code, out, _ = _main(capsys, "spaces", "cells")
+    keys = [line.split()[0] for line in out.splitlines()[1:]]
+    assert code == 0 and keys == get_space("cells").keys
+    code, _, err = _main(capsys, "presets", "--smoke")
+    assert code == 2 and "name the preset" in err
+
+
+def test_output_holds_no_library_chatter_unless_verbose(smoke_run):
+    workdir, _ = smoke_run
+    quiet = run_cli("predict", "--model", str(workdir / "model.keras"),
+                    "a fine film")
+    loud = run_cli("predict", "--model", str(workdir / "model.keras"),
+                   "--verbose", "a fine film")
+    assert quiet.returncode == loud.returncode == 0
+    assert quiet.stdout == loud.stdout and quiet.stdout.count("\n") == 1
+    assert quiet.stderr == ""
+    assert "cudart_stub.cc" in loud.stderr or "port.cc" in loud.stderr
+
+
+def test_a_terminal_sees_each_epoch_live(tmp_path):
+    """On a terminal the step, rate and time left are shown in place
+    within the epoch; piped output (every other test) has none."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "launch", "train", "--preset", "smoke",
+         "--set", "data.max_examples=1500", "--set", "train.epochs=1",
+         "--workdir", str(tmp_path / "run")], cwd=REPO, stdin=terminal,
+        stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the process closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert process.wait(timeout=300) == 0
+    text = out.decode()
+    assert "\r\x1b[Kepoch 1/1  step " in text and " steps/s  " in text
+    assert " left" in text and "\nmodel: " in text
 
 
 def _config_errors(tmp_path):

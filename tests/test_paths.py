@@ -46,6 +46,14 @@ def test_each_backend_tunes_and_resumes_with_relative_paths(here, backend):
             "--workdir", "runs/study"]
     out = run_cli(*argv, cwd=here, timeout=600)
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    # rnntune's lines only: no library chatter, no colour codes, nothing
+    # after the last line (the trials' own output stays in Ray's logs).
+    for noise in ("(trainable pid", "Checkpoint successfully created",
+                  "\x1b[", "To visualize your results", "I0000",
+                  "Configuration for experiment"):
+        assert noise not in out.stdout + out.stderr, noise
+    assert out.stdout.splitlines()[-1].startswith("best: trial ")
+    assert "] epoch 1/1  loss " in out.stdout
     rows = json.loads((here / "runs/study/trials.json").read_text())
     assert len(rows) == 2 and all(r["status"] == "completed" for r in rows)
     assert (here / "runs/study/best/model.keras").is_file()

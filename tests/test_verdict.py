@@ -19,7 +19,7 @@ def test_clear_overfit_by_gap():
                  [0.6, 0.58, 0.59])
     word, reason = judge(rows, num_classes=2)
     assert word == "overfitting"
-    assert "0.300 > 0.05" in reason
+    assert "+0.3000 > 0.05" in reason
 
 
 def test_overfit_by_rising_validation_loss():
@@ -54,16 +54,35 @@ def test_nan_is_diverged():
 def test_overfit_onset_and_gap_slope():
     from tuning.trial.verdict import analyze, gap_slope, overfit_onset
 
-    rows = curve([0.7, 0.8, 0.9, 0.95], [0.7, 0.75, 0.74, 0.72],
+    rows = curve([0.7, 0.8, 0.9, 0.95], [0.7, 0.76, 0.74, 0.72],
                  [0.6, 0.4, 0.3, 0.2], [0.55, 0.5, 0.56, 0.6])
-    assert overfit_onset(rows) == 3  # the epoch after the val-loss minimum
-    assert gap_slope(rows) == pytest.approx((0.23 - 0.05) / 2)
+    assert overfit_onset(rows) == 3  # the gap stays above 0.05 from here
+    assert gap_slope(rows) == pytest.approx((0.23 - 0.04) / 2)
     figures = analyze(rows, num_classes=2)
     assert figures["best_epoch"] == 2
-    assert figures["accuracy_gap_at_best"] == pytest.approx(0.05)
+    assert figures["accuracy_gap_at_best"] == pytest.approx(0.04)
     assert figures["final_accuracy_gap"] == pytest.approx(0.23)
     assert figures["verdict"] == "overfitting"
     # Still improving: no onset.
     healthy = curve([0.7, 0.8], [0.7, 0.79], [0.6, 0.45], [0.6, 0.46])
     assert overfit_onset(healthy) is None
     assert math.isnan(gap_slope(healthy[:1]))
+
+
+def test_onset_and_verdict_never_disagree():
+    from tuning.trial.verdict import analyze, overfit_onset
+
+    # Validation loss alone gives it away: the epoch after its minimum.
+    by_loss = curve([0.8, 0.82, 0.84], [0.8, 0.8, 0.8], [0.5, 0.4, 0.3],
+                    [0.45, 0.5, 0.6])
+    assert overfit_onset(by_loss) == 2
+    # Validation loss rises here too, but the run underfits (and a gap
+    # that closed again is no overfitting either): no onset.
+    underfit = curve([0.52, 0.55, 0.58], [0.5, 0.5, 0.5], [0.69, 0.68, 0.6],
+                     [0.6, 0.69, 0.7])
+    closed = curve([0.7, 0.9, 0.85], [0.7, 0.8, 0.83], [0.6, 0.4, 0.35],
+                   [0.6, 0.5, 0.45])
+    for rows, word in ((underfit, "underfitting"), (closed, "healthy")):
+        figures = analyze(rows, num_classes=2)
+        assert figures["verdict"] == word
+        assert figures["overfit_onset_epoch"] is None

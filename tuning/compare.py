@@ -18,10 +18,10 @@ import tensorflow as tf
 
 from data_pipeline.sources import load_splits
 from tuning.reporting.plots import plot_curves
-from tuning.reporting.tables import format_table
+from tuning.reporting.tables import GAP, format_table
 from tuning.trial.callbacks import Report
 from tuning.trial.config import Config, apply_overrides
-from tuning.trial.files import write_atomic, write_json
+from tuning.trial.files import format_duration, write_atomic, write_json
 from tuning.trial.history import read_history
 from tuning.trial.train import train_and_evaluate
 from tuning.trial.workdir import check_workdir, hold
@@ -31,17 +31,11 @@ COLUMNS = ("cell", "parameters", "best_val_accuracy", "best_epoch",
            "seconds_per_epoch", "test_accuracy", "verdict")
 
 
-def format_duration(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else (
-        f"{minutes}m{seconds:02d}s")
-
-
 def compare_cells(config: Config, cells: Sequence[str],
                   workdir: str | os.PathLike, *,
                   strategy: tf.distribute.Strategy | None = None,
-                  report: Report = print) -> list[dict]:
+                  report: Report = print,
+                  status: Report | None = None) -> list[dict]:
     """Runs one trial per cell, identical but for `model.cell`.
 
     Args:
@@ -51,6 +45,7 @@ def compare_cells(config: Config, cells: Sequence[str],
         strategy: distribution strategy for every trial.
         report: receives progress lines, each prefixed `[k/n cell]` with
             the elapsed time of the whole comparison.
+        status: receives a live line within each epoch (a terminal's).
 
     Returns:
         One row per cell with the `COLUMNS` keys.
@@ -61,10 +56,11 @@ def compare_cells(config: Config, cells: Sequence[str],
     workdir = pathlib.Path(workdir)
     with hold(workdir, kind="comparison"):
         return _compare(config, cells, workdir, strategy=strategy,
-                        report=report)
+                        report=report, status=status)
 
 
-def _compare(config, cells, workdir, *, strategy, report) -> list[dict]:
+def _compare(config, cells, workdir, *, strategy, report,
+             status) -> list[dict]:
     configs = {cell: apply_overrides(config, {"model.cell": cell})
                for cell in cells}
     for cell, cell_config in configs.items():
@@ -83,9 +79,10 @@ def _compare(config, cells, workdir, *, strategy, report) -> list[dict]:
             report(f"{prefix} {line}  (elapsed {elapsed})")
 
         with hold(workdir / cell, kind="run"):
-            metrics = train_and_evaluate(cell_config, workdir / cell,
-                                         strategy=strategy, splits=splits,
-                                         report=cell_report)
+            metrics = train_and_evaluate(
+                cell_config, workdir / cell, strategy=strategy, splits=splits,
+                report=cell_report, status=status and (
+                    lambda text, prefix=prefix: status(f"{prefix} {text}")))
         plot_curves(read_history(workdir / cell / "history.csv"),
                     workdir / f"curves_{cell}.png",
                     title=f"{cell}: train vs validation")
@@ -108,6 +105,7 @@ def format_comparison(rows: Sequence[dict]) -> str:
          "val acc", "gap", "s/epoch", "test acc", "verdict"),
         [[r["cell"], f"{r['parameters']:,}", f"{r['best_val_accuracy']:.4f}",
           str(r["best_epoch"]), f"{r['final_train_accuracy']:.4f}",
-          f"{r['final_val_accuracy']:.4f}", f"{r['final_accuracy_gap']:+.4f}",
+          f"{r['final_val_accuracy']:.4f}",
+          format(r["final_accuracy_gap"], GAP),
           f"{r['seconds_per_epoch']:.2f}", f"{r['test_accuracy']:.4f}",
           r["verdict"]] for r in rows]) + "\n"

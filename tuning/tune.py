@@ -25,7 +25,7 @@ from tuning.trial.workdir import check_private, hold
 def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
               resume: bool = False, ray_address: str | None = None,
               runtime: Runtime | None = None, trust_study_dir: bool = False,
-              report=print,
+              report=print, status=None, verbose: bool = False,
               trial_function: TrialFunction | None = None) -> dict | None:
     """Runs the study to `spec.max_trials` trials, then exports the best.
 
@@ -39,6 +39,10 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
         trust_study_dir: resume even if other users could have changed
             the study's files (see `tuning.trial.workdir.check_private`).
         report: receives progress lines.
+        status: receives a live line within each epoch of trials trained
+            in this process (a terminal's); None for none.
+        verbose: let Ray print its own output (configuration, checkpoints,
+            the trials' lines) as well.
         trial_function: what trains each trial (see
             `tuning.study.runner.TrialRunner`; default the real one). It
             runs in this process or Ray's, not in Keras Tuner worker
@@ -61,12 +65,12 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
                                     .exists()):
             check_private(workdir)
         return _run(workdir, spec, resume=resume, ray_address=ray_address,
-                    runtime=runtime, report=report,
-                    trial_function=trial_function)
+                    runtime=runtime, report=report, status=status,
+                    verbose=verbose, trial_function=trial_function)
 
 
-def _run(workdir, spec, *, resume, ray_address, runtime, report,
-         trial_function):
+def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
+         verbose, trial_function):
     if resume:
         spec = load_spec(workdir)
         report(f"resuming the study in {workdir}")
@@ -92,13 +96,13 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report,
     progress = Progress(spec, table, report)
     if spec.backend == "keras-tuner":
         _run_keras_tuner(workdir, spec, table, progress, runtime, report,
-                         trial_function)
+                         status, verbose, trial_function)
     else:
         from tuning.backends import ray_tune
 
         ray_tune.run(workdir, spec, table, progress, resume=resume,
                      address=ray_address, runtime=runtime, report=report,
-                     trial_function=trial_function)
+                     verbose=verbose, trial_function=trial_function)
     table.refresh()
     report("")
     report(f"top trials by {spec.objective}:")
@@ -111,7 +115,7 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report,
 
 
 def _run_keras_tuner(workdir, spec, table, progress, runtime, report,
-                     trial_function):
+                     status, verbose, trial_function):
     from tuning.backends import keras_tuner
 
     # Any packing flag runs the chief and workers as processes (others can
@@ -122,7 +126,7 @@ def _run_keras_tuner(workdir, spec, table, progress, runtime, report,
         strategy = make_strategy(parse_devices(runtime.devices))
         runner = TrialRunner(workdir, spec, table, report=report,
                              on_event=progress, strategy=strategy,
-                             trial_function=trial_function)
+                             status=status, trial_function=trial_function)
         keras_tuner.run(workdir, runner)
         return
     if trial_function is not None:
@@ -142,4 +146,4 @@ def _run_keras_tuner(workdir, spec, table, progress, runtime, report,
     kt_workers.run(workdir, lambda: keras_tuner.run(workdir, runner),
                    groups=groups, devices=runtime.devices,
                    host=runtime.oracle_host, port=runtime.oracle_port,
-                   report=report)
+                   report=report, verbose=verbose)

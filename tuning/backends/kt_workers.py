@@ -20,6 +20,8 @@ import sys
 import threading
 import time
 
+from tuning.trial.noise import is_noise
+
 MAX_RESTARTS = 3
 
 
@@ -116,12 +118,16 @@ def worker_command(workdir: pathlib.Path, *, tuner_id: str, host: str,
 
 
 class Worker:
+    """One worker process, its output streamed as `[worker i] ...` lines
+    (without the libraries' start-up chatter unless `verbose`)."""
+
     def __init__(self, index: int, command: list[str], env: dict,
-                 report):
+                 report, *, verbose: bool = False):
         self.index = index
         self.command = command
         self.env = env
         self.report = report
+        self.verbose = verbose
         self.restarts = 0
         self.given_up = False
         self.process = None
@@ -137,7 +143,7 @@ class Worker:
     def _stream(self, process) -> None:
         for line in process.stdout:
             line = line.rstrip()
-            if line and not line.startswith(("WARNING: All log", "I0000")):
+            if line and (self.verbose or not is_noise(line)):
                 self.report(f"[worker {self.index}] {line}")
 
     def step(self, report) -> bool:
@@ -172,7 +178,7 @@ class Worker:
 
 def run(workdir: pathlib.Path, chief_search, *, groups: list[str | None],
         devices: str, host: str = "127.0.0.1", port: int | None = None,
-        report=print) -> None:
+        report=print, verbose: bool = False) -> None:
     """Runs the chief in this process and the workers beside it.
 
     Args:
@@ -183,6 +189,8 @@ def run(workdir: pathlib.Path, chief_search, *, groups: list[str | None],
         groups: each worker's `CUDA_VISIBLE_DEVICES` (None: CPU only).
         devices: each worker's `--devices`.
         host, port: where the oracle listens.
+        report: receives the chief's and the workers' lines.
+        verbose: keep the libraries' start-up chatter in the workers'.
     """
     port = port or free_port(host)
     set_env("chief", host, port)
@@ -202,7 +210,7 @@ def run(workdir: pathlib.Path, chief_search, *, groups: list[str | None],
             env["CUDA_VISIBLE_DEVICES"] = group
         command = worker_command(workdir, tuner_id=f"worker{i}", host=host,
                                  port=port, devices=devices)
-        workers.append(Worker(i, command, env, report))
+        workers.append(Worker(i, command, env, report, verbose=verbose))
     try:
         while any(w.step(report) for w in workers):
             time.sleep(0.5)

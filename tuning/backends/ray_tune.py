@@ -9,9 +9,12 @@ own `tune.Tuner.restore` and `ResultGrid`.
 """
 
 import json
+import logging
 import os
 import pathlib
 import shutil
+import sys
+import warnings
 
 for _name, _value in (("RAY_USAGE_STATS_ENABLED", "0"),
                       ("RAY_AUTH_MODE", "disabled"),
@@ -31,12 +34,13 @@ from tuning.study.results import (  # noqa: E402
 from tuning.study.runner import (  # noqa: E402
     TrialFailed, TrialFunction, TrialRunner)
 from tuning.study.spec import Runtime, StudyFailed, StudySpec  # noqa: E402
+from tuning.trial.history import format_epoch  # noqa: E402
 from tuning.trial.state import TrainingState  # noqa: E402
 
 EXPERIMENT = "study"
 ORIGIN = "origin.json"
 EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy",
-              "accuracy_gap", "loss_gap")
+              "accuracy_gap", "loss_gap", "seconds")
 
 
 def _domain(d):
@@ -273,6 +277,10 @@ class StudyCallback(tune.Callback):
         self.runner.start(trial.trial_id, self._values(trial))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        # The trials' own output stays in Ray's logs: their epochs are
+        # reported from here, in the order Ray receives them.
+        self.runner.report(f"  [trial {trial.trial_id}] " + format_epoch(
+            result, self.runner.spec.max_epochs))
         # A PBT exploit gives the trial another trial's whole config (and
         # weights): the row shows what the trial now trains.
         active = self.runner.spec.space.active(self._values(trial))
@@ -351,24 +359,38 @@ def make_trainable(workdir: pathlib.Path, spec: StudySpec,
                                     "gpu": runtime.gpus_per_trial})
 
 
-def _connect(address: str | None, num_cpus: int | None = None) -> None:
+def _connect(address: str | None, num_cpus: int | None = None, *,
+             verbose: bool = False) -> None:
+    """Starts a local Ray (loopback only) or joins `address`.
+
+    Unless `verbose`, Ray's own lines (its banner, the workers' output,
+    checkpoint notices) stay in its session logs and Tune prints nothing;
+    the study reports trials and epochs itself.
+    """
     if ray.is_initialized():
         return
+    if not sys.stdout.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")  # no escape codes
+    if not verbose:
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's silent one
+        warnings.filterwarnings("ignore", message="Consider boosting PBT")
+    logs = dict(log_to_driver=verbose,
+                logging_level=logging.INFO if verbose else logging.WARNING)
     if address:
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, **logs)
     else:
         ray.init(address="local", num_cpus=num_cpus,
                  include_dashboard=False,
                  object_store_memory=200_000_000,
-                 _node_ip_address="127.0.0.1", log_to_driver=True)
+                 _node_ip_address="127.0.0.1", **logs)
 
 
 def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
         progress: Progress, *, resume: bool, address: str | None,
-        runtime: Runtime, report=print,
+        runtime: Runtime, report=print, verbose: bool = False,
         trial_function: TrialFunction | None = None) -> None:
     """Runs (or resumes) the Ray Tune experiment of the study."""
-    _connect(address)
+    _connect(address, verbose=verbose)
     callback = StudyCallback(str(workdir), spec.to_dict())
     callback._runner = TrialRunner(workdir, spec, table, on_event=progress,
                                    report=report)
@@ -396,7 +418,7 @@ def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
                 # PBT exploits other trials' recent checkpoints.
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=4 if spec.algorithm == "pbt" else 2),
-                verbose=0))
+                verbose=1 if verbose else 0))
     tuner.fit()
     failures = ResultsTable(workdir, spec.space).consecutive_failures()
     if failures >= spec.max_consecutive_failures:

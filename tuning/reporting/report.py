@@ -19,7 +19,7 @@ from tensorboard.util import tensor_util
 
 from tuning.trial import verdict
 from tuning.trial.config import ConfigError
-from tuning.reporting.tables import format_table
+from tuning.reporting.tables import GAP, format_table, format_value
 from tuning.trial.files import json_safe
 
 NUMERIC_BINS = 6  # above this many distinct values, split at the median
@@ -147,7 +147,7 @@ def _bins(values: list) -> dict:
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool)
                   for v in distinct)
     if not numeric or len(distinct) <= NUMERIC_BINS:
-        return {v: json.dumps(v) for v in distinct}
+        return {v: format_value(v) for v in distinct}
     median = statistics.median(distinct)
     return {v: (f"<= {median:.3g}" if v <= median else f"> {median:.3g}")
             for v in distinct}
@@ -200,9 +200,9 @@ RUN_HEADERS = ("run", "status", "verdict", "best val acc", "best ep",
 def _run_cells(e) -> list[str]:
     return [e["run"], e["status"], e["verdict"],
             _fmt(e["best_val_accuracy"], ".4f"), _fmt(e["best_epoch"]),
-            _fmt(e["accuracy_gap_at_best"], "+.3f"),
-            _fmt(e["final_accuracy_gap"], "+.3f"),
-            _fmt(e["overfit_onset_epoch"]), _fmt(e["gap_slope"], "+.3f")]
+            _fmt(e["accuracy_gap_at_best"], GAP),
+            _fmt(e["final_accuracy_gap"], GAP),
+            _fmt(e["overfit_onset_epoch"]), _fmt(e["gap_slope"], GAP)]
 
 
 def format_text(report: dict, *, max_runs: int = 20) -> str:
@@ -226,7 +226,7 @@ def format_text(report: dict, *, max_runs: int = 20) -> str:
              "mean final gap"),
             [[g["value"], str(g["runs"]), f"{g['overfitting_share']:.0%}",
               _fmt(g["mean_best_val_accuracy"], ".4f"),
-              _fmt(g["mean_final_gap"], "+.3f")] for g in groups])]
+              _fmt(g["mean_final_gap"], GAP)] for g in groups])]
     lines += ["", report["rules"]]
     return "\n".join(lines)
 
@@ -312,7 +312,7 @@ def _html(report, images, gap_png) -> str:
             f"<tr><td>{esc(g['value'])}</td><td>{g['runs']}</td>"
             f"<td>{g['overfitting_share']:.0%}</td>"
             f"<td>{_fmt(g['mean_best_val_accuracy'], '.4f')}</td>"
-            f"<td>{_fmt(g['mean_final_gap'], '+.3f')}</td></tr>"
+            f"<td>{_fmt(g['mean_final_gap'], GAP)}</td></tr>"
             for g in groups) + "</table>"
         for key, groups in report["groups"].items())
     gap = (f'<h2>Gap against hyperparameters</h2><img alt="gap" '

@@ -4,6 +4,16 @@ from collections.abc import Sequence
 
 from tuning.study.results import ResultsTable
 
+GAP = "+.4f"  # every train - validation gap, everywhere: +0.0718
+
+
+def format_value(value) -> str:
+    """A hyperparameter's value for a person: floats to 3 significant
+    digits (0.00173), the rest as they are."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return "" if value is None else str(value)
+
 
 def format_table(headers: Sequence[str],
                  rows: Sequence[Sequence[str]]) -> str:
@@ -22,14 +32,12 @@ def format_top(table: ResultsTable, objective: str, n: int = 5) -> str:
                    if r.get("best_objective") is not None),
                   key=lambda r: sign * r["best_objective"])[:n]
 
-    def show(value):
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return "" if value is None else str(value)
+    def gap(value):
+        return "" if value is None else format(value, GAP)
 
     return format_table(
         ["trial", objective, "epoch", "gap", "status", *table.keys],
         [[r["trial_id"], f"{r['best_objective']:.4f}",
-          show(r.get("best_epoch")), show(r.get("final_accuracy_gap")),
-          r["status"], *(show(r.get(k)) for k in table.keys)]
-         for r in rows])
+          format_value(r.get("best_epoch")),
+          gap(r.get("final_accuracy_gap")), r["status"],
+          *(format_value(r.get(k)) for k in table.keys)] for r in rows])

@@ -34,8 +34,8 @@ METRICS = (
     ("accuracy_gap_at_best", "", "train - validation accuracy at the best "
      "epoch"),
     ("gap_slope", "", "slope of the accuracy gap over the last 3 epochs"),
-    ("overfit_onset_epoch", "", "epoch from which validation loss rises "
-     "while training loss falls (NaN: none)"),
+    ("overfit_onset_epoch", "", "epoch from which the trial overfits "
+     "(NaN: it does not)"),
     ("overfitting", "", "1 if the verdict is overfitting, else 0"),
     ("failed", "", "1 if the trial failed, else 0"),
 )

@@ -55,6 +55,8 @@ class TrialRunner:
         strategy: each trial's distribution strategy.
         record: write table rows and HParams sessions here (False where a
             driver process records them, as with Ray).
+        status: receives a live line within each epoch of the trials
+            trained in this process (a terminal's); None for none.
         trial_function: trains one trial, called as
             `trial_function(config, workdir, report=..., epoch_hooks=...,
             keep_state=...)`; None: `train_and_evaluate` with `strategy`
@@ -64,7 +66,7 @@ class TrialRunner:
     def __init__(self, workdir: pathlib.Path, spec: StudySpec,
                  table: ResultsTable | None, *, report=print,
                  on_event=lambda trial_id, event: None, strategy=None,
-                 record: bool = True,
+                 record: bool = True, status=None,
                  trial_function: TrialFunction | None = None):
         self.workdir = workdir
         self.spec = spec
@@ -73,6 +75,7 @@ class TrialRunner:
         self.on_event = on_event
         self.strategy = strategy
         self.record = record
+        self.status = status
         self.trial_function = trial_function or self.train_and_evaluate
         self._splits: dict[tuple, TextSplits] = {}
         self._vectorized: dict = {}  # DataConfig -> VectorizedSplits
@@ -163,11 +166,13 @@ class TrialRunner:
         keras.backend.clear_session(free_memory=True)
         gc.collect()
         _release_freed_memory()
+        status = self.status and (
+            lambda text: self.status(f"  [trial {workdir.name}] {text}"))
         return train_and_evaluate(
             config, workdir, strategy=self.strategy,
             splits=self.splits(config.data),
             vectorized=self.vectorized(config.data), report=report,
-            epoch_hooks=epoch_hooks, keep_state=keep_state)
+            status=status, epoch_hooks=epoch_hooks, keep_state=keep_state)
 
     def run(self, trial_id: str, values, *, epochs: int | None = None,
             keep_state: bool = False) -> dict:

@@ -13,7 +13,8 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from tuning.trial.history import read_history, write_history
+from tuning.trial.files import format_duration
+from tuning.trial.history import format_epoch, read_history, write_history
 from tuning.trial.state import HISTORY, TrainingState, save_weights_atomic
 from tuning.trial.verdict import best_row
 
@@ -63,11 +64,7 @@ class EpochRecorder(keras.callbacks.Callback):
             tf.summary.scalar("epoch_accuracy_gap", row["accuracy_gap"])
             tf.summary.scalar("epoch_loss_gap", row["loss_gap"])
         self._writer.flush()
-        self.report(
-            f"epoch {row['epoch']}/{self.epochs}  loss {row['loss']:.4f}  "
-            f"accuracy {row['accuracy']:.4f}  val_loss {row['val_loss']:.4f}"
-            f"  val_accuracy {row['val_accuracy']:.4f}  "
-            f"gap {row['accuracy_gap']:+.4f}  {row['seconds']:.1f}s")
+        self.report(format_epoch(row, self.epochs))
 
     def on_train_end(self, logs=None):
         self._writer.close()
@@ -125,6 +122,41 @@ class CommitEachEpoch(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.state.commit(self.model, epoch + 1)
+
+
+class LiveProgress(keras.callbacks.Callback):
+    """A status line within each training epoch: the step, the rate and
+    the time left, at most every `every` seconds (for a terminal). The
+    rate is timed from the end of the first step, which also builds the
+    graph."""
+
+    async_safe = True  # reads no tensors: Keras may call it off-thread
+
+    def __init__(self, status: Report, *, epochs: int, every: float = 0.5):
+        super().__init__()
+        self.status = status
+        self.epochs = epochs
+        self.every = every
+        self._epoch, self._first, self._shown = 0, 0.0, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if batch == 0:
+            self._first = self._shown = now
+            return
+        if now - self._shown < self.every:
+            return
+        self._shown = now
+        done, steps = batch + 1, self.params.get("steps")
+        rate = batch / max(now - self._first, 1e-9)
+        text = (f"epoch {self._epoch}/{self.epochs}  step {done}"
+                + (f"/{steps}" if steps else "") + f"  {rate:.1f} steps/s")
+        if steps:
+            text += f"  {format_duration((steps - done) / rate)} left"
+        self.status(text)
 
 
 class EpochHooks(keras.callbacks.Callback):

@@ -1,4 +1,5 @@
-"""Small file helpers shared by runs, studies and reports (no TensorFlow)."""
+"""Small helpers shared by runs, studies and reports: whole-file writes,
+JSON, durations (no TensorFlow)."""
 
 import json
 import math
@@ -23,3 +24,11 @@ def json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def format_duration(seconds: float) -> str:
+    """`1h02m03s`, `4m05s` or `0m07s`."""
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return (f"{hours}h{minutes:02d}m{seconds:02d}s" if hours
+            else f"{minutes}m{seconds:02d}s")

@@ -26,3 +26,11 @@ def write_history(path: pathlib.Path,
     lines = [",".join(HISTORY_FIELDS)]
     lines += [",".join(repr(r[k]) for k in HISTORY_FIELDS) for r in rows]
     write_atomic(path, "\n".join(lines) + "\n")
+
+
+def format_epoch(row: Mapping[str, float], epochs: int) -> str:
+    """The one line that reports a finished epoch."""
+    return (f"epoch {row['epoch']}/{epochs}  loss {row['loss']:.4f}  "
+            f"accuracy {row['accuracy']:.4f}  val_loss {row['val_loss']:.4f}"
+            f"  val_accuracy {row['val_accuracy']:.4f}  "
+            f"gap {row['accuracy_gap']:+.4f}  {row['seconds']:.1f}s")

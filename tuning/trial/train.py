@@ -40,7 +40,7 @@ from models.builder import build_model
 from tuning.trial import verdict
 from tuning.trial.callbacks import (BestEpoch, CommitEachEpoch,
                                     EpochHook, EpochHooks, EpochRecorder,
-                                    Report)
+                                    LiveProgress, Report)
 from tuning.trial.config import Config
 from tuning.trial.devices import describe as describe_devices
 from tuning.trial.files import write_atomic, write_json
@@ -65,6 +65,7 @@ def train_and_evaluate(
     splits: TextSplits | None = None,
     vectorized: VectorizedSplits | None = None,
     report: Report = print,
+    status: Report | None = None,
     epoch_hooks: Sequence[EpochHook] = (),
     keep_state: bool = False,
 ) -> dict:
@@ -81,6 +82,8 @@ def train_and_evaluate(
             vocabulary size and length (shared by a study's trials); built
             here if None.
         report: receives one line per event (epoch finished, resume).
+        status: receives a live line within each epoch (step, rate, time
+            left), for a terminal; None for none.
         epoch_hooks: called as `hook(epoch, last)` after each epoch's
             history row and training state are committed (`last`: training
             ends with this epoch); the tuners report epochs through them.
@@ -108,10 +111,11 @@ def train_and_evaluate(
     model = create_model(config, data, state if done else None)
     recorder, best, epochs = plan_epochs(config, workdir, done,
                                          report=report)
+    live = [LiveProgress(status, epochs=config.train.epochs)] if status else []
     train_model(model, data, initial_epoch=done, epochs=epochs,
-                callbacks=[keras.callbacks.TerminateOnNaN(), recorder, best,
-                           keras.callbacks.TensorBoard(workdir / "logs",
-                                                       write_graph=False),
+                callbacks=[keras.callbacks.TerminateOnNaN(), *live, recorder,
+                           best, keras.callbacks.TensorBoard(
+                               workdir / "logs", write_graph=False),
                            # After those: an epoch is only marked done once
                            # its history row and best weights are written.
                            CommitEachEpoch(state), EpochHooks(epoch_hooks)])

@@ -20,8 +20,9 @@ RULES = (
     f"train accuracy is below chance + {UNDERFIT_MARGIN:.2f}; overfitting "
     f"if the final gap is above {OVERFIT_GAP:.2f}, or validation loss rose "
     f"{VAL_LOSS_RISE - 1:.0%} above its minimum while training loss kept "
-    "falling; healthy otherwise. Overfit onset: the epoch after the "
-    "validation-loss minimum, when training loss keeps falling after it. "
+    "falling; healthy otherwise. Overfit onset (overfitting runs only): "
+    f"the first epoch from which the gap stays above {OVERFIT_GAP:.2f}, or, "
+    "when only validation loss rose, the epoch after its minimum. "
     "Gap slope: least-squares slope of the gap over the last "
     f"{SLOPE_EPOCHS} epochs, per epoch.")
 
@@ -54,16 +55,15 @@ def judge(rows: Sequence[Mapping[str, float]], *,
     gap = last["accuracy"] - last["val_accuracy"]
     if gap > OVERFIT_GAP:
         return "overfitting", (
-            f"final train - validation accuracy {gap:.3f} > {OVERFIT_GAP}")
-    best = min(rows, key=lambda r: r["val_loss"])
-    if (last["val_loss"] > VAL_LOSS_RISE * best["val_loss"]
-            and last["loss"] < best["loss"]):
+            f"final train - validation accuracy {gap:+.4f} > {OVERFIT_GAP}")
+    if _loss_rise_onset(rows) is not None:
+        best = min(rows, key=lambda r: r["val_loss"])
         return "overfitting", (
             f"validation loss rose from {best['val_loss']:.3f} (epoch "
             f"{best['epoch']}) to {last['val_loss']:.3f} while training "
             "loss fell")
     return "healthy", (
-        f"train - validation accuracy {gap:.3f} <= {OVERFIT_GAP}, "
+        f"train - validation accuracy {gap:+.4f} <= {OVERFIT_GAP}, "
         f"validation loss within {VAL_LOSS_RISE - 1:.0%} of its minimum")
 
 
@@ -85,19 +85,33 @@ def best_row(rows, objective: str) -> dict | None:
     return best
 
 
-def overfit_onset(rows: Sequence[Mapping[str, float]]) -> int | None:
-    """The epoch from which validation loss rises while training loss
-    keeps falling: the epoch after the validation-loss minimum, if that
-    minimum is not the last epoch and training loss at the end is below
-    its value there. None if there is no such epoch."""
-    finite = [r for r in rows if math.isfinite(r["val_loss"])]
-    if len(finite) < 2:
+def _loss_rise_onset(rows) -> int | None:
+    """The epoch after the validation-loss minimum, if validation loss has
+    since risen `VAL_LOSS_RISE` times above it while training loss fell."""
+    best = min(rows, key=lambda r: r["val_loss"])
+    last = rows[-1]
+    if (last["val_loss"] > VAL_LOSS_RISE * best["val_loss"]
+            and last["loss"] < best["loss"]):
+        return best["epoch"] + 1
+    return None
+
+
+def overfit_onset(rows: Sequence[Mapping[str, float]], *,
+                  num_classes: int = 2) -> int | None:
+    """The epoch from which the run overfits, by the rule that judged it
+    so: the first epoch from which the accuracy gap stays above
+    `OVERFIT_GAP`, or, when only validation loss gave it away, the epoch
+    after the validation-loss minimum. None unless the verdict is
+    overfitting, so the two never disagree."""
+    if judge(rows, num_classes=num_classes)[0] != "overfitting":
         return None
-    best = min(finite, key=lambda r: r["val_loss"])
-    last = finite[-1]
-    if best is last or not last["loss"] < best["loss"]:
-        return None
-    return best["epoch"] + 1
+    gaps = [r["accuracy"] - r["val_accuracy"] for r in rows]
+    if gaps[-1] > OVERFIT_GAP:
+        onset = len(gaps)
+        while onset > 1 and gaps[onset - 2] > OVERFIT_GAP:
+            onset -= 1
+        return rows[onset - 1]["epoch"]
+    return _loss_rise_onset(rows)
 
 
 def gap_slope(rows: Sequence[Mapping[str, float]],
@@ -126,7 +140,8 @@ def analyze(rows: Sequence[Mapping[str, float]], *, num_classes: int,
                "best_epoch": None, "best_val_accuracy": math.nan,
                "accuracy_gap_at_best": math.nan,
                "final_accuracy_gap": math.nan,
-               "overfit_onset_epoch": overfit_onset(rows),
+               "overfit_onset_epoch": overfit_onset(
+                   rows, num_classes=num_classes),
                "gap_slope": gap_slope(rows)}
     best = best_row(rows, objective)
     if best is not None and math.isfinite(best[objective]):

@@ -331,3 +331,25 @@ def test_tensorboard_serves_the_run_on_loopback(smoke_run):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_missing_backend_is_one_line_and_writes_nothing(tmp_path):
+    """The base install (`pip install -e .`) has neither tuning backend."""
+    script = (
+        "import sys\n"
+        "sys.modules['ray'] = sys.modules['keras_tuner'] = None\n"
+        "from launch.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    for backend, extra in (("ray", "rnntune[ray]"),
+                           ("keras-tuner", "rnntune[keras-tuner]")):
+        workdir = tmp_path / backend
+        out = subprocess.run(
+            [sys.executable, "-c", script, "tune", "--preset", "smoke",
+             "--space", "tiny", "--backend", backend, "--algorithm",
+             "random", "--max-trials", "1", "--workdir", str(workdir)],
+            cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.startswith("rnntune: error: the ") and (
+            f"pip install '{extra}'" in out.stderr)
+        assert out.stderr.count("\n") == 1
+        assert not workdir.exists()

@@ -83,6 +83,7 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
                 "another --workdir")
         report(f"{workdir} holds this study already; resuming it")
         resume = True
+    _require_backend(spec.backend)  # before anything is written
     if not resume:
         load_splits(spec.base.data)  # fail on bad data before writing
         workdir.mkdir(parents=True, exist_ok=True)
@@ -112,6 +113,18 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
         report(f"best: trial {best['trial_id']}, model "
                f"{shlex.quote(str(workdir / 'best' / 'model.keras'))}")
     return best
+
+
+def _require_backend(backend: str) -> None:
+    """Imports the backend, or says which extra installs it (a user error:
+    the base install serves train and compare only)."""
+    try:
+        if backend == "ray":
+            from tuning.backends import ray_tune  # noqa: F401
+        else:
+            from tuning.backends import keras_tuner  # noqa: F401
+    except ImportError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _run_keras_tuner(workdir, spec, table, progress, runtime, report,

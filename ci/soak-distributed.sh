@@ -16,7 +16,7 @@ nice -n 15 python3 -c "while True: pass" & busy2=$!
 trap 'kill $busy1 $busy2' EXIT
 for i in $(seq 1 "$runs"); do
     start=$(date +%s)
-    timeout 1500 python -m pytest -q -x -p no:cacheprovider \
+    timeout 1500 python -m pytest -q -x --slow -p no:cacheprovider \
         tests/test_distributed.py > "$logs/run$i.log" 2>&1
     code=$?
     echo "run $i: exit $code, $(( $(date +%s) - start )) s," \

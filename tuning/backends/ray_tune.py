@@ -159,6 +159,23 @@ def epoch_result(trial_dir: pathlib.Path, spec: StudySpec) -> dict:
             "best_epoch": best["epoch"], "node": node()}
 
 
+class Messages:
+    """The trial function's lines (such as "resuming at epoch 4/12"): kept
+    in Ray's logs and carried to the driver with the next result, since a
+    trial's own output does not reach it."""
+
+    def __init__(self):
+        self._lines: list[str] = []
+
+    def __call__(self, line: str) -> None:
+        print(line, flush=True)
+        self._lines.append(line)
+
+    def take(self) -> list[str]:
+        lines, self._lines = self._lines, []
+        return lines
+
+
 class EpochReporter:
     """Reports each epoch to Ray with a checkpoint of the trial's state
     (an epoch hook of the trial function).
@@ -170,10 +187,11 @@ class EpochReporter:
     """
 
     def __init__(self, trial_dir: pathlib.Path, trial_id: str,
-                 spec: StudySpec):
+                 spec: StudySpec, messages: Messages):
         self.trial_dir = trial_dir
         self.trial_id = trial_id
         self.spec = spec
+        self.messages = messages
 
     def __call__(self, epoch: int, last: bool) -> None:
         if last:
@@ -182,7 +200,8 @@ class EpochReporter:
         shutil.rmtree(staging, ignore_errors=True)
         TrainingState(self.trial_dir).copy_to(staging)
         (staging / ORIGIN).write_text(json.dumps({"trial": self.trial_id}))
-        tune.report(epoch_result(self.trial_dir, self.spec),
+        tune.report({**epoch_result(self.trial_dir, self.spec),
+                     "messages": self.messages.take()},
                     checkpoint=tune.Checkpoint.from_directory(str(staging)))
 
 
@@ -222,19 +241,21 @@ def trainable(values: dict, *, workdir: str, spec: dict, devices: str,
                 if trial_function is None else None)
     spec = StudySpec.from_dict(spec)
     trial_id = tune.get_context().get_trial_id()
+    messages = Messages()
     runner = TrialRunner(pathlib.Path(workdir), spec, None, record=False,
                          strategy=strategy, trial_function=trial_function,
-                         report=lambda line: print(line, flush=True))
+                         report=messages)
     trial_dir = runner.trial_dir(trial_id)
     _restore(trial_dir, trial_id)
     try:
         metrics = runner.train(
             trial_id, values,
-            epoch_hooks=[EpochReporter(trial_dir, trial_id, spec)])
+            epoch_hooks=[EpochReporter(trial_dir, trial_id, spec, messages)])
     except TrialFailed as e:
         raise RuntimeError(str(e)) from None
     tune.report({**epoch_result(trial_dir, spec), "final": True,
-                 "stopped_early": metrics["stopped_early"]})
+                 "stopped_early": metrics["stopped_early"],
+                 "messages": messages.take()})
 
 
 def node() -> str:
@@ -277,8 +298,10 @@ class StudyCallback(tune.Callback):
         self.runner.start(trial.trial_id, self._values(trial))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        # The trials' own output stays in Ray's logs: their epochs are
-        # reported from here, in the order Ray receives them.
+        # The trials' own output stays in Ray's logs: their messages and
+        # epochs are reported from here, in the order Ray receives them.
+        for line in result.get("messages") or ():
+            self.runner.report(f"  [trial {trial.trial_id}] {line}")
         self.runner.report(f"  [trial {trial.trial_id}] " + format_epoch(
             result, self.runner.spec.max_epochs))
         # A PBT exploit gives the trial another trial's whole config (and
@@ -391,6 +414,10 @@ def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
         trial_function: TrialFunction | None = None) -> None:
     """Runs (or resumes) the Ray Tune experiment of the study."""
     _connect(address, verbose=verbose)
+    if address:
+        nodes = [n for n in ray.nodes() if n["Alive"]]
+        report(f"joined the Ray cluster at {address} ({len(nodes)} "
+               f"node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs)")
     callback = StudyCallback(str(workdir), spec.to_dict())
     callback._runner = TrialRunner(workdir, spec, table, on_event=progress,
                                    report=report)

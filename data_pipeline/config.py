@@ -47,6 +47,10 @@ class DataConfig:
             source's own test set is capped alike); 0 keeps all.
         max_tokens: vocabulary size, padding and out-of-vocabulary included.
         sequence_length: tokens per text after truncation and padding.
+        bucket_by_length: batch texts of similar length together, each
+            batch padded only to its length bucket's bound (faster where
+            texts vary in length; padding is still at the end, so masks
+            and cuDNN stay valid).
         seed: seed of the splits, the sample and the shuffle.
     """
 
@@ -62,6 +66,7 @@ class DataConfig:
     max_examples: int = 0
     max_tokens: int = 10000
     sequence_length: int = 100
+    bucket_by_length: bool = False
     seed: int = 123
 
     def __post_init__(self):
@@ -92,4 +97,11 @@ class DataConfig:
         """The fields that decide which texts land in which split (all but
         the vectorizer's): equal keys mean equal splits."""
         return tuple(getattr(self, f.name) for f in dataclasses.fields(self)
-                     if f.name not in ("max_tokens", "sequence_length"))
+                     if f.name not in ("max_tokens", "sequence_length",
+                                       "bucket_by_length"))
+
+    @property
+    def vectorize_key(self) -> tuple:
+        """The fields that decide the token ids of every split: equal keys
+        mean equal vectorized splits (batching is not among them)."""
+        return (*self.split_key, self.max_tokens, self.sequence_length)

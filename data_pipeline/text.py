@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 PUNCTUATION_PATTERN = f"[{re.escape(string.punctuation)}]"
+OOV_TOKEN = "[UNK]"  # TextVectorization's, index 1
 
 
 # Registered so that a saved model holding the vectorizer reloads with a
@@ -20,8 +21,11 @@ PUNCTUATION_PATTERN = f"[{re.escape(string.punctuation)}]"
 def standardize(texts):
     """Lower-cases, turns `<br />` into a space and strips punctuation.
 
-    Exactly the seed notebook's `custom_standardization`; runs eagerly and
-    inside `tf.data` or a model.
+    The seed notebook's `custom_standardization`, with one addition: a text
+    left with no token at all (only punctuation, only `<br />`) becomes
+    `[UNK]`, the out-of-vocabulary token, so that no row is all padding (a
+    fully masked row, which cuDNN refuses). Runs eagerly and inside
+    `tf.data` or a model.
 
     Args:
         texts: a string tensor of any shape.
@@ -32,7 +36,8 @@ def standardize(texts):
     lowercase = tf.strings.lower(texts)
     # <br /> must go before punctuation, or it would leave a "br" token.
     without_breaks = tf.strings.regex_replace(lowercase, "<br />", " ")
-    return tf.strings.regex_replace(without_breaks, PUNCTUATION_PATTERN, "")
+    words = tf.strings.regex_replace(without_breaks, PUNCTUATION_PATTERN, "")
+    return tf.strings.regex_replace(words, r"^\s*$", OOV_TOKEN)
 
 
 def make_vectorizer(*, max_tokens: int, sequence_length: int,

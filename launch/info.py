@@ -62,6 +62,8 @@ def _print_dimensions(space) -> None:
     for d in space.dimensions:
         when = f"  when {d.when[0]} in {list(d.when[1])}" if d.when else ""
         print(f"  {d.key} {d.kind} {d.domain()}{when}")
+    for note in space.notes():
+        print(f"  note: {note}")
 
 
 def cmd_report(args) -> int:

@@ -1,7 +1,7 @@
 """Builds recurrent text classifiers from a `ModelConfig`.
 
     model = build_model(ModelConfig(cell="gru"), vocab_size=10000,
-                        sequence_length=100, num_classes=2)
+                        num_classes=2)
 """
 
 import keras
@@ -16,24 +16,25 @@ CELLS = {
 
 
 def build_model(config: ModelConfig, *, vocab_size: int,
-                sequence_length: int, num_classes: int) -> keras.Model:
+                num_classes: int) -> keras.Model:
     """Embedding, stacked recurrent layers, a dense head and the output.
+
+    Layers take the current Keras dtype policy (mixed precision included);
+    the output layer computes in float32.
 
     Args:
         config: the architecture.
         vocab_size: embedding rows (the vectorizer's vocabulary size).
-        sequence_length: tokens per example.
         num_classes: 2 gives one sigmoid unit, more give a softmax.
 
     Returns:
-        An uncompiled functional model from `int[batch, sequence_length]`
-        token ids to probabilities.
+        An uncompiled functional model from `int[batch, length]` token ids
+        (any length: batches bucketed by length differ) to probabilities.
     """
     if num_classes < 2:
         raise ValueError(f"num_classes={num_classes}: expected >= 2")
     cell = CELLS[config.cell]
-    inputs = keras.Input(shape=(sequence_length,), dtype="int32",
-                         name="token_ids")
+    inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = keras.layers.Embedding(vocab_size, config.embedding_dim,
                                mask_zero=config.mask_zero,
                                name="embedding")(inputs)
@@ -41,7 +42,8 @@ def build_model(config: ModelConfig, *, vocab_size: int,
     for i, units in enumerate(config.layer_units):
         layer = cell(units,
                      return_sequences=i < last or config.pooling != "last",
-                     name=f"{config.cell}_{i}")
+                     recurrent_dropout=config.recurrent_dropout,
+                     name=config.layer_names[i])
         if config.bidirectional:
             layer = keras.layers.Bidirectional(
                 layer, name=f"bidirectional_{i}")
@@ -54,10 +56,11 @@ def build_model(config: ModelConfig, *, vocab_size: int,
     if config.head_units:
         x = keras.layers.Dense(config.head_units, activation="relu",
                                name="head")(x)
+    # float32 whatever the policy: probabilities and the loss stay exact.
     if num_classes == 2:
         outputs = keras.layers.Dense(1, activation="sigmoid",
-                                     name="output")(x)
+                                     dtype="float32", name="output")(x)
     else:
         outputs = keras.layers.Dense(num_classes, activation="softmax",
-                                     name="output")(x)
+                                     dtype="float32", name="output")(x)
     return keras.Model(inputs, outputs, name=f"{config.cell}_classifier")

@@ -33,6 +33,10 @@ class ModelConfig:
         mask_zero: mask padding (token 0) so it never reaches the state.
         bidirectional: wrap every recurrent layer in `Bidirectional`.
         dropout: rate of the `Dropout` after each recurrent layer.
+        recurrent_dropout: dropout rate of each recurrent layer's state
+            between steps; above 0 a GRU or LSTM cannot use the cuDNN
+            kernel on a GPU (`cudnn_layers`), which is several times
+            faster.
         pooling: what the head reads of the last recurrent layer: `last`,
             its final state (the notebook's), or `mean`, the mean of its
             outputs over the text's tokens (padding masked out when
@@ -50,6 +54,7 @@ class ModelConfig:
     mask_zero: bool = False
     bidirectional: bool = False
     dropout: float = 0.0
+    recurrent_dropout: float = 0.0
     pooling: Pooling = "last"
     head_units: int = 16
 
@@ -65,6 +70,8 @@ class ModelConfig:
                  self.embedding_dim, "an integer >= 1")
         _require(0 <= self.dropout < 1, "dropout", self.dropout,
                  "a number in [0, 1)")
+        _require(0 <= self.recurrent_dropout < 1, "recurrent_dropout",
+                 self.recurrent_dropout, "a number in [0, 1)")
         _require(self.pooling in POOLINGS, "pooling", self.pooling,
                  f"one of {', '.join(POOLINGS)}")
         _require(self.head_units >= 0, "head_units", self.head_units,
@@ -77,3 +84,36 @@ class ModelConfig:
             max(1, round(self.units * self.units_decay**i))
             for i in range(self.num_layers)
         )
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """The recurrent layers' names, as the builder gives them."""
+        return tuple(f"{self.cell}_{i}" for i in range(self.num_layers))
+
+
+# What Keras asks of a GRU or LSTM layer before it runs the cuDNN kernel on
+# a GPU; rnntune's builder fixes all but recurrent dropout (its layers use
+# tanh, sigmoid gates, biases, reset_after, no unrolling), and its data is
+# padded at the end, which is the only mask cuDNN takes.
+CUDNN_FIXED = ("activation tanh", "recurrent_activation sigmoid",
+               "use_bias", "unroll off", "GRU reset_after",
+               "masks padded at the end")
+
+
+def cudnn_layers(config: ModelConfig) -> list[dict]:
+    """Whether each recurrent layer can take the cuDNN kernel on a GPU,
+    and why not (plain Python: from the config alone).
+
+    Returns:
+        One `{"layer": name, "cudnn": bool, "why": text}` per recurrent
+        layer, first to last.
+    """
+    if config.cell == "simple_rnn":
+        why, ok = "SimpleRNN has no cuDNN kernel", False
+    elif config.recurrent_dropout:
+        why, ok = (f"recurrent_dropout={config.recurrent_dropout:g} "
+                   "(cuDNN takes none)", False)
+    else:
+        why, ok = "meets " + ", ".join(CUDNN_FIXED), True
+    return [{"layer": name, "cudnn": ok, "why": why}
+            for name in config.layer_names]

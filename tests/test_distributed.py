@@ -76,8 +76,8 @@ def test_variables_are_mirrored_across_replicas():
 
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
-        model = build_model(ModelConfig(units=4, num_layers=1), vocab_size=20,
-                            sequence_length=5, num_classes=2)
+        model = build_model(ModelConfig(units=4, num_layers=1),
+                            vocab_size=20, num_classes=2)
     for weight in model.trainable_weights:
         values = weight.value.values  # one copy per replica
         assert len(values) == 2

@@ -43,23 +43,23 @@ def _reload_elsewhere(texts_by_model: dict[str, list[str]]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _export(vectorizer, path, sequence_length):
+def _export(vectorizer, path):
     model = build_model(ModelConfig(cell="gru", units=4, num_layers=1,
                                     embedding_dim=4, mask_zero=True,
                                     head_units=0),
                         vocab_size=vectorizer.vocabulary_size(),
-                        sequence_length=sequence_length, num_classes=2)
+                        num_classes=2)
     exported = export_model(vectorizer, model)
     exported.save(path)
     return exported
 
 
 def _check_round_trip(cases: dict, tmp_path):
-    """cases: name -> (vectorizer, sequence length, texts to predict)."""
+    """cases: name -> (vectorizer, texts to predict)."""
     expected, texts = {}, {}
-    for name, (vectorizer, length, batch) in cases.items():
+    for name, (vectorizer, batch) in cases.items():
         path = str(tmp_path / f"{name}.keras")
-        exported = _export(vectorizer, path, length)
+        exported = _export(vectorizer, path)
         expected[path] = (
             exported.predict(np.asarray(batch, dtype=object), verbose=0),
             [str(t) for t in vectorizer.get_vocabulary()])
@@ -85,7 +85,7 @@ def test_tokens_holding_line_breaks_survive_export_and_vocabulary_txt(
     assert {c for t in odd for c in t if c in LINE_BREAKS} == set(
         "\x1c\x1d\x1e\x85\u2028\u2029")
     assert "backslash" in vocabulary  # the seed strips punctuation
-    _check_round_trip({"crafted": (vectorizer, 8, texts)}, tmp_path)
+    _check_round_trip({"crafted": (vectorizer, texts)}, tmp_path)
     lines = (tmp_path / "crafted.txt").read_text(encoding="utf-8")
     assert len(lines.split("\n")) == len(vocabulary) + 1
     assert not any(c in lines for c in LINE_BREAKS.replace("\n", ""))
@@ -101,8 +101,7 @@ def test_full_embedded_vocabularies_round_trip_through_an_export(tmp_path):
                                      sequence_length=data.sequence_length,
                                      train_texts=splits.train.texts)
         assert vectorizer.vocabulary_size() == data.max_tokens
-        cases[preset] = (vectorizer, data.sequence_length,
-                         list(splits.test.texts[:64]))
+        cases[preset] = (vectorizer, list(splits.test.texts[:64]))
     imdb_vocabulary = cases["imdb"][0].get_vocabulary()
     assert any("\x85" in t for t in imdb_vocabulary)  # what broke before
     _check_round_trip(cases, tmp_path)

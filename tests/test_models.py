@@ -15,8 +15,7 @@ def test_registry_matches_config_names():
 
 def test_seed_model_has_the_notebooks_parameters():
     config = get_preset("seed")
-    model = build_model(config.model, vocab_size=10000,
-                        sequence_length=100, num_classes=2)
+    model = build_model(config.model, vocab_size=10000, num_classes=2)
     counts = [layer.count_params() for layer in model.layers[1:]]
     assert counts == [320_000, 6_208, 3_104, 528, 17]
     assert model.count_params() == 329_857
@@ -28,8 +27,7 @@ def test_each_cell_builds_stacks_and_classifies(cell):
     config = ModelConfig(cell=cell, units=8, num_layers=3, units_decay=1.0,
                          embedding_dim=4, dropout=0.1, head_units=0,
                          bidirectional=True, mask_zero=True)
-    model = build_model(config, vocab_size=50, sequence_length=7,
-                        num_classes=3)
+    model = build_model(config, vocab_size=50, num_classes=3)
     recurrent = [layer for layer in model.layers
                  if isinstance(layer, keras.layers.Bidirectional)]
     assert [layer.forward_layer.return_sequences for layer in recurrent] == [
@@ -46,7 +44,7 @@ def test_each_cell_builds_stacks_and_classifies(cell):
 def test_one_train_step_changes_every_trainable_weight():
     model = build_model(ModelConfig(cell="gru", units=4, num_layers=2,
                                     embedding_dim=4, head_units=4),
-                        vocab_size=20, sequence_length=5, num_classes=2)
+                        vocab_size=20, num_classes=2)
     model.compile(optimizer="adam", loss="binary_crossentropy")
     x = np.arange(1, 21).reshape(4, 5) % 20
     y = np.array([0, 1, 0, 1])
@@ -85,3 +83,34 @@ def test_lstm_returns_hidden_and_cell_state():
     assert hidden.shape == carry.shape == (1, 16)
     np.testing.assert_allclose(sequence[:, -1], hidden)
     assert not np.allclose(hidden, carry)
+
+
+def test_cudnn_eligibility_is_read_from_the_config_alone():
+    from models.config import cudnn_layers
+
+    assert [(layer["layer"], layer["cudnn"]) for layer in cudnn_layers(
+        ModelConfig(cell="lstm", num_layers=2))] == [
+        ("lstm_0", True), ("lstm_1", True)]
+    (gru,) = cudnn_layers(ModelConfig(cell="gru", num_layers=1,
+                                      recurrent_dropout=0.2))
+    assert not gru["cudnn"] and "recurrent_dropout=0.2" in gru["why"]
+    (rnn,) = cudnn_layers(ModelConfig(cell="simple_rnn", num_layers=1))
+    assert not rnn["cudnn"] and "SimpleRNN" in rnn["why"]
+    # What the builder fixes is what Keras asks of its cuDNN path.
+    model = build_model(ModelConfig(cell="gru", num_layers=1),
+                        vocab_size=20, num_classes=2)
+    layer = model.get_layer("gru_0")
+    assert (layer.activation.__name__, layer.recurrent_activation.__name__,
+            layer.use_bias, layer.unroll, layer.reset_after,
+            layer.recurrent_dropout) == ("tanh", "sigmoid", True, False,
+                                         True, 0)
+
+
+def test_the_model_takes_any_length():
+    model = build_model(ModelConfig(cell="gru", units=4, num_layers=1,
+                                    embedding_dim=4, mask_zero=True,
+                                    pooling="mean"),
+                        vocab_size=20, num_classes=2)
+    for length in (3, 11):
+        ids = np.ones((2, length), dtype="int32")
+        assert model.predict(ids, verbose=0).shape == (2, 1)

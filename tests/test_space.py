@@ -82,3 +82,20 @@ def test_bad_space_files(tmp_path):
     (tmp_path / "key.json").write_text('{"model.x": {"choice": [1]}}')
     with pytest.raises(ConfigError, match=r"key.json: unknown config key"):
         get_space(str(tmp_path / "key.json"))
+
+
+def test_a_space_that_searches_recurrent_dropout_says_it_leaves_cudnn(
+        tmp_path, capsys):
+    from launch.cli import main
+
+    assert from_dict({"model.recurrent_dropout": {"choice": [0.0]}}
+                     ).notes() == []
+    for spec in ({"choice": [0.0, 0.2]}, {"float": [0.0, 0.4]}):
+        (note,) = from_dict({"model.recurrent_dropout": spec}).notes()
+        assert "cuDNN" in note
+    path = tmp_path / "rd.json"
+    path.write_text(json.dumps({"model.recurrent_dropout":
+                                {"float": [0.0, 0.4]}}))
+    assert main(["spaces", str(path)]) == 0
+    assert "note: model.recurrent_dropout above 0 keeps" in (
+        capsys.readouterr().out)

@@ -7,7 +7,9 @@ import string
 import numpy as np
 import tensorflow as tf
 
-from data_pipeline.pipeline import VectorizedSplits, make_dataset, vectorize
+from data_pipeline.pipeline import (BUCKETS, VectorizedSplits, bucket_bounds,
+                                    bucketed_batches, make_dataset,
+                                    vectorize)
 from data_pipeline.sources import Split, TextSplits
 from data_pipeline.text import make_vectorizer, standardize
 from launch.presets import get_preset
@@ -18,14 +20,18 @@ SAMPLES = [
     "Don't watch: it's <b>awful</b>... (really)",
     "Café crème — 10/10 <br />would   see again",
     "",
+    "...",
+    "<br /><br />",
 ]
 
 
 def seed_standardization(text: str) -> str:
-    """The notebook's custom_standardization, in plain Python."""
+    """The notebook's custom_standardization, in plain Python, and what
+    rnntune adds: a text left empty becomes the out-of-vocabulary token."""
     lowercase = text.lower()
     stripped_html = lowercase.replace("<br />", " ")
-    return re.sub("[%s]" % re.escape(string.punctuation), "", stripped_html)
+    words = re.sub("[%s]" % re.escape(string.punctuation), "", stripped_html)
+    return words if words.strip() else "[UNK]"
 
 
 def _decode(tensor):
@@ -131,3 +137,80 @@ def test_a_studys_trials_share_vectorized_splits(tmp_path):
     for tokens in range(100, 100 + KEEP_VECTORIZED):
         runner.vectorized(dataclasses.replace(data, max_tokens=tokens))
     assert runner.vectorized(data) is not first
+
+
+def test_trials_that_only_batch_differently_share_vectorized_splits(
+        tmp_path):
+    runner = TrialRunner(tmp_path, spec=None, table=None)
+    data = get_preset("smoke").data
+    assert runner.vectorized(dataclasses.replace(
+        data, bucket_by_length=False)) is runner.vectorized(data)
+
+
+def _lengthy_ids(rng, n=300, length=40):
+    """Token ids of texts of 1 to `length` tokens, padded at the end."""
+    ids = np.zeros((n, length), dtype=np.int64)
+    for row, size in zip(ids, rng.integers(1, length + 1, n)):
+        row[:size] = rng.integers(2, 50, size)
+    return ids
+
+
+def test_bucketed_batches_are_short_bounded_and_reshuffled():
+    rng = np.random.default_rng(0)
+    ids = _lengthy_ids(rng)
+    labels = rng.integers(0, 2, len(ids)).astype(np.int32)
+    lengths = np.count_nonzero(ids, axis=1)
+    bounds = bucket_bounds(lengths, 40)
+    assert len(bounds) <= BUCKETS and bounds[-1] == 40
+    ds = make_dataset(ids, labels, global_batch_size=16, shuffle=True,
+                      seed=5, bucket_bounds=bounds)
+    assert ds.cardinality().numpy() == bucketed_batches(ids, bounds, 16)
+    rows = {tuple(r[r != 0]): label for r, label in zip(ids, labels)}
+    epochs = []
+    for _ in range(2):
+        batches = list(ds.as_numpy_iterator())
+        assert len(batches) == ds.cardinality().numpy()
+        members, mixed = [], 0
+        # One partial batch at most: each bucket's leftovers are pooled.
+        assert sum(len(b[1]) < 16 for b in batches) <= 1
+        for batch_ids, batch_labels in batches:
+            width = batch_ids.shape[1]
+            sizes = np.count_nonzero(batch_ids, axis=1)
+            # A bounded set of shapes: the bound of its longest text.
+            assert width == min(b for b in bounds if b >= sizes.max())
+            below = max([b for b in bounds if b < width], default=0)
+            mixed += not (sizes > below).all()  # pooled leftovers
+            for row, size, label in zip(batch_ids, sizes, batch_labels):
+                assert (row[size:] == 0).all() and (row[:size] != 0).all()
+                assert rows[tuple(row[:size])] == label
+                members.append(tuple(row[:size]))
+        assert sorted(members) == sorted(rows)  # every text once an epoch
+        assert mixed <= len(bounds)
+        epochs.append([frozenset(map(tuple, b[0])) for b in batches])
+    assert epochs[0] != epochs[1]  # texts change batches between epochs
+    # Padded steps: well under fixed padding's.
+    padded = sum(b[0].size for b in ds.as_numpy_iterator())
+    assert padded < 0.75 * ids.size
+
+
+def test_bucketing_keeps_evaluation_order_within_buckets_and_every_row():
+    rng = np.random.default_rng(1)
+    ids = _lengthy_ids(rng, n=50)
+    labels = np.arange(50, dtype=np.int32)
+    bounds = bucket_bounds(np.count_nonzero(ids, axis=1), 40)
+    first, second = ([label for _, batch in make_dataset(
+        ids, labels, global_batch_size=8, shuffle=False, seed=0,
+        bucket_bounds=bounds).as_numpy_iterator() for label in batch]
+        for _ in range(2))
+    assert first == second and sorted(first) == list(range(50))
+
+
+def test_a_text_that_standardizes_to_nothing_is_one_unknown_token():
+    vectorizer = make_vectorizer(
+        max_tokens=30, sequence_length=4,
+        train_texts=np.array(["good film", "...", "bad"], dtype=object))
+    assert vectorizer.get_vocabulary().count("[UNK]") == 1
+    ids = vectorize(np.array(["...", "<br /><br />", "good ..."],
+                             dtype=object), vectorizer)
+    assert ids[:, 0].tolist()[:2] == [1, 1] and (ids[:2, 1:] == 0).all()
+    assert (ids.max(axis=1) > 0).all()  # no row is all padding

@@ -39,6 +39,9 @@ def test_run_writes_every_output(smoke_run, smoke_config):
     assert saved["config"] == smoke_config.to_dict()
     assert saved["runtime"]["replicas"] == 1
     assert saved["runtime"]["global_batch_size"] == 32
+    assert saved["runtime"]["precision"] == "float32"
+    assert [(c["layer"], c["cudnn"]) for c in saved["runtime"]["cudnn"]] == [
+        ("gru_0", True)]
     assert saved["runtime"]["examples"] == {"train": 288, "validation": 72,
                                             "test": 40}
     vocabulary = (workdir / "vocabulary.txt").read_text().splitlines()
@@ -157,6 +160,8 @@ def test_mirrored_strategy_over_two_cpu_devices(smoke_config, tmp_path):
     assert runtime["replicas"] == 2
     assert runtime["per_replica_batch_size"] == 32
     assert runtime["global_batch_size"] == 64
+    # Bucketed batches (the smoke preset's) split over the two replicas.
+    assert smoke_config.data.bucket_by_length and runtime["bucket_bounds"]
     assert metrics["status"] == "completed"
     assert (tmp_path / "model.keras").is_file()
 
@@ -295,3 +300,62 @@ def test_what_reading_skipped_is_said_and_recorded(smoke_config, tmp_path):
     assert runtime["data_reading"] == {"decode_errors": "skip",
                                        "hidden_ignored": 1, "skipped": 1}
     assert sum(runtime["examples"].values()) == 24
+
+
+def test_texts_with_no_words_train_evaluate_and_predict(smoke_config,
+                                                        reviews_csv,
+                                                        tmp_path):
+    """A text of only punctuation or `<br />` is one [UNK] token, never an
+    all-padding row (which a masked cuDNN layer refuses)."""
+    import csv
+
+    import keras
+
+    with open(reviews_csv, newline="") as f:
+        rows = list(csv.reader(f))[1:121]
+    rows += [["...", "0"], ["<br /><br />", "1"], ["!!!", "0"]] * 10
+    path = tmp_path / "odd.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([["text", "label"], *rows])
+    config = apply_overrides(smoke_config, {
+        "data.source": "csv", "data.path": str(path),
+        "data.max_examples": 0, "train.epochs": 1})
+    from data_pipeline.pipeline import VectorizedSplits
+    from data_pipeline.sources import load_splits
+
+    vectorized = VectorizedSplits.build(
+        load_splits(config.data), max_tokens=config.data.max_tokens,
+        sequence_length=config.data.sequence_length)
+    for ids in vectorized.ids.values():
+        assert (ids.max(axis=1) > 0).all()
+    metrics = train_and_evaluate(config, tmp_path / "run",
+                                 vectorized=vectorized,
+                                 report=lambda _: None)
+    assert metrics["status"] == "completed"
+    model = keras.models.load_model(tmp_path / "run" / "model.keras")
+    probs = model.predict(np.asarray(["...", "<br />", "", "fine"],
+                                     dtype=object), verbose=0)
+    assert probs.shape == (4, 1) and np.isfinite(probs).all()
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_keeps_the_output_in_float32(precision,
+                                                     smoke_config,
+                                                     tmp_path):
+    import keras
+
+    config = apply_overrides(smoke_config, {
+        "train.precision": precision, "train.epochs": 1,
+        "data.max_examples": 200})
+    metrics = train_and_evaluate(config, tmp_path, report=lambda _: None)
+    assert metrics["status"] == "completed"
+    runtime = json.loads((tmp_path / "config.json").read_text())["runtime"]
+    assert runtime["precision"] == precision
+    model = keras.models.load_model(tmp_path / "model.keras")
+    inner = model.layers[-1]
+    assert inner.get_layer("gru_0").dtype_policy.name == precision
+    assert inner.get_layer("output").dtype_policy.name == "float32"
+    probs = model.predict(np.asarray(["a fine film"], dtype=object),
+                          verbose=0)
+    assert probs.dtype == np.float32
+    assert keras.mixed_precision.dtype_policy().name == "float32"

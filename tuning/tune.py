@@ -84,6 +84,8 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
         report(f"{workdir} holds this study already; resuming it")
         resume = True
     _require_backend(spec.backend)  # before anything is written
+    for note in spec.space.notes():
+        report(f"note: {note}")
     if not resume:
         load_splits(spec.base.data)  # fail on bad data before writing
         workdir.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from tensorboard.plugins.hparams import api as hp
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hp_summary
 
+from models.config import cudnn_layers
 from tuning.study.space import SearchSpace
 
 # (tag, run group under the session, description)
@@ -69,9 +70,25 @@ def _value(dimension, value):
     return value
 
 
+# Columns derived from each trial's config, beside the searched keys.
+DERIVED = {
+    "cudnn": (hp.Discrete([False, True]),
+              "every recurrent layer can take cuDNN on a GPU"),
+}
+
+
+def derived_values(config) -> dict:
+    """The `DERIVED` columns of a trial's config."""
+    return {"cudnn": all(layer["cudnn"]
+                         for layer in cudnn_layers(config.model))}
+
+
 def write_experiment(workdir: pathlib.Path, space: SearchSpace) -> None:
-    """The experiment config: every key of `space` and every metric."""
+    """The experiment config: every key of `space`, the derived columns
+    and every metric."""
     hparams = [hp.HParam(d.key, _domain(d)) for d in space.dimensions]
+    hparams += [hp.HParam(name, domain, description=text)
+                for name, (domain, text) in DERIVED.items()]
     metrics = [hp.Metric(tag, group=group or None, description=text)
                for tag, group, text in METRICS]
     writer = tf.summary.create_file_writer(str(workdir / "logs"))
@@ -81,13 +98,16 @@ def write_experiment(workdir: pathlib.Path, space: SearchSpace) -> None:
 
 
 def start_session(trial_dir: pathlib.Path, trial_id: str,
-                  space: SearchSpace, values: Mapping) -> None:
+                  space: SearchSpace, values: Mapping,
+                  derived: Mapping | None = None) -> None:
     """Opens the trial's session: it shows from now on (status unknown
     until it ends: TensorBoard keeps the first status a session gets), with
-    its summary metrics as NaN until the trial ends."""
+    its summary metrics as NaN until the trial ends. `derived` holds its
+    `DERIVED` columns."""
     by_key = {d.key: d for d in space.dimensions}
     hparams = {key: _value(by_key[key], value)
                for key, value in space.active(values).items()}
+    hparams.update(derived or {})
     writer = tf.summary.create_file_writer(str(trial_dir / "logs"))
     with writer.as_default():
         hp.hparams(hparams, trial_id=trial_id)

@@ -78,7 +78,7 @@ class TrialRunner:
         self.status = status
         self.trial_function = trial_function or self.train_and_evaluate
         self._splits: dict[tuple, TextSplits] = {}
-        self._vectorized: dict = {}  # DataConfig -> VectorizedSplits
+        self._vectorized: dict = {}  # vectorize_key -> VectorizedSplits
 
     def splits(self, data) -> TextSplits:
         """Loads each distinct split once per process (shared by trials)."""
@@ -92,12 +92,13 @@ class TrialRunner:
         most recently used few are kept (a space over `data.*` values)."""
         from data_pipeline.pipeline import VectorizedSplits
 
-        found = self._vectorized.pop(data, None)  # keyed by every field
+        key = data.vectorize_key
+        found = self._vectorized.pop(key, None)
         if found is None:
             found = VectorizedSplits.build(
                 self.splits(data), max_tokens=data.max_tokens,
                 sequence_length=data.sequence_length)
-        self._vectorized[data] = found  # now the most recent
+        self._vectorized[key] = found  # now the most recent
         while len(self._vectorized) > KEEP_VECTORIZED:
             del self._vectorized[next(iter(self._vectorized))]
         return found
@@ -112,8 +113,9 @@ class TrialRunner:
                           ended_at=None, **active)
         from tuning.study import hparams  # TensorFlow: where it records
 
-        hparams.start_session(self.trial_dir(trial_id), trial_id,
-                              self.spec.space, values)
+        hparams.start_session(
+            self.trial_dir(trial_id), trial_id, self.spec.space, values,
+            hparams.derived_values(self.spec.trial_config(values)))
         self.on_event(trial_id, "started")
 
     def finish(self, trial_id: str, status: str, reason: str = "",

@@ -95,6 +95,17 @@ class SearchSpace:
                     out[d.key] = values[d.key]
         return out
 
+    def notes(self) -> list[str]:
+        """What a user should know before running this space."""
+        notes = []
+        for d in self.dimensions:
+            if d.key == "model.recurrent_dropout" and (
+                    any(d.values) if d.kind == "choice" else d.high > 0):
+                notes.append("model.recurrent_dropout above 0 keeps a GRU or "
+                             "LSTM off the cuDNN kernel on a GPU (several "
+                             "times slower there)")
+        return notes
+
     def configure(self, base: Config, values: Mapping[str, Any]) -> Config:
         """`base` with the active sampled values applied."""
         return apply_overrides(base, self.active(values))

@@ -19,7 +19,9 @@ from models.config import ModelConfig
 
 Optimizer = Literal["adam", "rmsprop", "sgd"]
 Objective = Literal["val_accuracy", "val_loss"]
+Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]
 OPTIMIZER_NAMES: tuple[str, ...] = typing.get_args(Optimizer)
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 OBJECTIVES: tuple[str, ...] = typing.get_args(Objective)
 
 
@@ -54,6 +56,10 @@ class TrainConfig:
             the last's.
         scale_learning_rate: multiply the learning rate by the number of
             replicas (the global batch grows with them).
+        precision: `float32`, or a Keras mixed policy: `mixed_float16`
+            (GPUs with tensor cores; the loss is scaled so small gradients
+            survive) or `mixed_bfloat16` (recent GPUs and TPUs). The
+            output layer computes in float32 either way.
         seed: seed of weight initialization.
     """
 
@@ -65,6 +71,7 @@ class TrainConfig:
     early_stopping_patience: int = 0
     restore_best_weights: bool = True
     scale_learning_rate: bool = False
+    precision: Precision = "float32"
     seed: int = 123
 
     def __post_init__(self):
@@ -77,6 +84,8 @@ class TrainConfig:
                  self.optimizer, f"one of {', '.join(OPTIMIZER_NAMES)}")
         _require(self.objective in OBJECTIVES, "objective",
                  self.objective, f"one of {', '.join(OBJECTIVES)}")
+        _require(self.precision in PRECISIONS, "precision", self.precision,
+                 f"one of {', '.join(PRECISIONS)}")
         _require(self.early_stopping_patience >= 0,
                  "early_stopping_patience", self.early_stopping_patience,
                  "an integer >= 0 (0 disables early stopping)")

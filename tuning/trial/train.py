@@ -37,6 +37,7 @@ from data_pipeline.pipeline import VectorizedSplits
 from data_pipeline.sources import Split, TextSplits, load_splits
 from data_pipeline.text import save_vocabulary
 from models.builder import build_model
+from models.config import cudnn_layers
 from tuning.trial import verdict
 from tuning.trial.callbacks import (BestEpoch, CommitEachEpoch,
                                     EpochHook, EpochHooks, EpochRecorder,
@@ -105,6 +106,7 @@ def train_and_evaluate(
     started = time.perf_counter()
     data = prepare_data(config, strategy or tf.distribute.get_strategy(),
                         splits=splits, vectorized=vectorized, report=report)
+    warn_of_slow_kernels(config, report=report)
     state = TrainingState(workdir)
     done = open_workdir(workdir, state)
     write_run_files(workdir, config, data)
@@ -180,13 +182,26 @@ def prepare_data(config: Config, strategy: tf.distribute.Strategy, *,
         splits=splits, vectorized=vectorized,
         datasets={name: vectorized.dataset(
             name, global_batch_size=global_batch_size,
-            shuffle=name == "train", seed=config.data.seed)
+            shuffle=name == "train", seed=config.data.seed,
+            bucket=config.data.bucket_by_length)
             for name in vectorized.ids},
         strategy=strategy,
         per_replica_batch_size=config.train.batch_size,
         global_batch_size=global_batch_size,
         learning_rate=config.train.learning_rate * (
             replicas if config.train.scale_learning_rate else 1))
+
+
+def warn_of_slow_kernels(config: Config, *, report: Report) -> None:
+    """Says once, on a GPU machine, which recurrent layers will not run
+    the cuDNN kernel and why (they run several times slower)."""
+    if not tf.config.list_logical_devices("GPU"):
+        return
+    slow = [layer for layer in cudnn_layers(config.model)
+            if not layer["cudnn"]]
+    if slow:
+        report(f"warning: {', '.join(layer['layer'] for layer in slow)} "
+               f"will not use cuDNN on the GPU: {slow[0]['why']}")
 
 
 def open_workdir(workdir: pathlib.Path, state: TrainingState) -> int:
@@ -226,6 +241,11 @@ def write_run_files(workdir: pathlib.Path, config: Config,
         "class_names": list(splits.class_names),
         "data_reading": splits.stats,
         "vocabulary_size": vectorizer.vocabulary_size(),
+        "bucket_bounds": (list(data.vectorized.bucket_bounds)
+                          if config.data.bucket_by_length else None),
+        "precision": config.train.precision,
+        # Whether each recurrent layer takes cuDNN on a GPU, and why not.
+        "cudnn": cudnn_layers(config.model),
     }
     write_json(workdir / "config.json",
                {"config": config.to_dict(), "runtime": runtime})
@@ -237,13 +257,21 @@ def write_run_files(workdir: pathlib.Path, config: Config,
 
 def create_model(config: Config, data: RunData,
                  state: TrainingState | None) -> keras.Model:
-    """The compiled model under the run's strategy, with the committed
-    weights of `state` when it resumes."""
+    """The compiled model under the run's strategy and precision, with the
+    committed weights of `state` when it resumes."""
+    # The policy applies to the layers built under it (the process-wide
+    # default goes back at once: the next run may want another).
+    keras.mixed_precision.set_global_policy(config.train.precision)
+    try:
+        with data.strategy.scope():
+            model = build_model(config.model, vocab_size=data.vectorized
+                                .vectorizer.vocabulary_size(),
+                                num_classes=data.num_classes)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
     with data.strategy.scope():
-        model = build_model(
-            config.model, vocab_size=data.vectorized.vectorizer
-            .vocabulary_size(), sequence_length=config.data.sequence_length,
-            num_classes=data.num_classes)
+        # Under mixed_float16 Keras wraps the optimizer in a
+        # LossScaleOptimizer (dynamic loss scaling) by itself.
         model.compile(
             optimizer=OPTIMIZERS[config.train.optimizer](
                 learning_rate=data.learning_rate),
@@ -330,9 +358,14 @@ def evaluate_model(model: keras.Model, data: RunData, config: Config,
 
 def export_model(vectorizer: keras.layers.TextVectorization,
                  model: keras.Model) -> keras.Model:
-    """The end-to-end model: a batch of raw strings in, probabilities out."""
+    """The end-to-end model: a batch of raw strings in, probabilities out.
+
+    It holds a copy of `model` without its optimizer (inference needs
+    none, and a mixed-precision one would not load back as it was)."""
+    inference = keras.models.clone_model(model)
+    inference.set_weights(model.get_weights())
     texts = keras.Input(shape=(), dtype="string", name="text")
-    return keras.Model(texts, model(vectorizer(texts)), name="rnntune")
+    return keras.Model(texts, inference(vectorizer(texts)), name="rnntune")
 
 
 def export(workdir: pathlib.Path,

@@ -347,8 +347,11 @@ def test_mixed_precision_keeps_the_output_in_float32(precision,
     config = apply_overrides(smoke_config, {
         "train.precision": precision, "train.epochs": 1,
         "data.max_examples": 200})
-    metrics = train_and_evaluate(config, tmp_path, report=lambda _: None)
+    lines = []
+    metrics = train_and_evaluate(config, tmp_path, report=lines.append)
     assert metrics["status"] == "completed"
+    warned = [line for line in lines if "emulates float16" in line]
+    assert len(warned) == (precision == "mixed_float16")  # no GPU here
     runtime = json.loads((tmp_path / "config.json").read_text())["runtime"]
     assert runtime["precision"] == precision
     model = keras.models.load_model(tmp_path / "model.keras")

@@ -194,8 +194,13 @@ def prepare_data(config: Config, strategy: tf.distribute.Strategy, *,
 
 def warn_of_slow_kernels(config: Config, *, report: Report) -> None:
     """Says once, on a GPU machine, which recurrent layers will not run
-    the cuDNN kernel and why (they run several times slower)."""
+    the cuDNN kernel and why (they run several times slower); without a
+    GPU, that float16 is emulated (tens of times slower)."""
     if not tf.config.list_logical_devices("GPU"):
+        if config.train.precision == "mixed_float16":
+            report("warning: train.precision=mixed_float16 without a GPU: "
+                   "the CPU emulates float16, tens of times slower than "
+                   "float32")
         return
     slow = [layer for layer in cudnn_layers(config.model)
             if not layer["cudnn"]]

@@ -140,7 +140,7 @@ def main(argv=None) -> int:
             output_mode="int", output_sequence_length=100)
         seed_vectorizer.adapt(train_ds.map(lambda x, y: x))
         keras.utils.set_random_seed(SEED)
-        inner = build_model(MODEL, vocab_size=10000, sequence_length=100,
+        inner = build_model(MODEL, vocab_size=10000,
                             num_classes=2)
         initial = inner.get_weights()
         seed_model = compiled(keras.Sequential(
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
             max_tokens=10000, sequence_length=100)
         preparing = time.perf_counter() - started
         vectorizer = vectorized.vectorizer
-        ours = build_model(MODEL, vocab_size=10000, sequence_length=100,
+        ours = build_model(MODEL, vocab_size=10000,
                            num_classes=2)
         ours.set_weights(initial)
         train_ids = vectorized.dataset("train", global_batch_size=BATCH,
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
         in_memory = tf.data.Dataset.from_tensor_slices((
             ids[:steps * BATCH].reshape(steps, BATCH, -1),
             train.labels[:steps * BATCH].reshape(steps, BATCH))).cache()
-        bare = build_model(MODEL, vocab_size=10000, sequence_length=100,
+        bare = build_model(MODEL, vocab_size=10000,
                            num_classes=2)
         bare.set_weights(initial)
 

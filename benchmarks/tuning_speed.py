@@ -120,7 +120,6 @@ def baseline(base, space, splits, args, directory, seed) -> dict:
         values = {k: v for k, v in hp.values.items() if hp.is_active(k)}
         config = space.configure(base, values)
         inner = build_model(config.model, vocab_size=base.data.max_tokens,
-                            sequence_length=base.data.sequence_length,
                             num_classes=2)
         model = keras.Sequential([keras.Input(shape=(), dtype="string"),
                                   vectorizer, inner])

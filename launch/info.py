@@ -88,6 +88,10 @@ def cmd_report(args) -> int:
 
 
 TENSORBOARD = "from tensorboard.main import run_main\nrun_main()\n"
+# Its "NOTE: Using experimental fast data loading logic ..." paragraph,
+# printed on every start, says nothing a user needs to act on.
+QUIET_TENSORBOARD = ("import tensorboard.program\n"
+                     "tensorboard.program._DATA_SERVER_ADVISORY_MESSAGE = ''\n")
 
 
 def cmd_tensorboard(args) -> int:
@@ -99,7 +103,7 @@ def cmd_tensorboard(args) -> int:
     # directly), its start-up chatter filtered as ours unless --verbose.
     command = [sys.executable, "-c", TENSORBOARD if args.verbose else
                "from tuning.trial.noise import QuietStderr\n"
-               "QuietStderr()\n" + TENSORBOARD,
+               "QuietStderr()\n" + QUIET_TENSORBOARD + TENSORBOARD,
                "--logdir", str(workdir), "--host", args.host,
                "--port", str(args.port)]
     print(f"TensorBoard for {workdir} at http://{args.host}:{args.port}/ "

@@ -302,13 +302,14 @@ def _get_json(url):
         return json.loads(response.read())
 
 
-def test_tensorboard_serves_the_run_on_loopback(smoke_run):
+def test_tensorboard_serves_the_run_on_loopback(smoke_run, tmp_path):
     port = free_port()
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "launch", "tensorboard", "--workdir",
-         str(smoke_run[0]), "--port", str(port)], cwd=REPO, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    output = tmp_path / "output.txt"
+    with open(output, "w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "launch", "tensorboard", "--workdir",
+             str(smoke_run[0]), "--port", str(port)], cwd=REPO,
+            stdout=sink, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 90
         runs = []
@@ -331,6 +332,11 @@ def test_tensorboard_serves_the_run_on_loopback(smoke_run):
     finally:
         process.terminate()
         process.wait(timeout=30)
+    # No TensorFlow start-up lines, no data-loading advisory.
+    lines = [line for line in output.read_text().splitlines() if line]
+    assert lines[0] == (f"TensorBoard for {smoke_run[0]} at "
+                        f"http://127.0.0.1:{port}/ (Ctrl-C stops it)")
+    assert lines[1].startswith("TensorBoard ") and len(lines) <= 3, lines
 
 
 def test_a_missing_backend_is_one_line_and_writes_nothing(tmp_path):

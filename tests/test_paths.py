@@ -26,13 +26,14 @@ def _data_sets():
 
 def test_train_and_predict_with_relative_paths(here):
     out = run_cli("train", "--preset", "smoke", *_data_sets(),
-                  "--workdir", "runs/rel", cwd=here)
+                  "--workdir", "my runs/rel", cwd=here)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "model: runs/rel/model.keras" in out.stdout
-    config = json.loads((here / "runs/rel/config.json").read_text())
+    # The hint is a shell word, ready to paste.
+    assert "model: 'my runs/rel/model.keras'" in out.stdout
+    config = json.loads((here / "my runs/rel/config.json").read_text())
     assert config["config"]["data"]["path"] == str(here / "reviews.csv")
-    out = run_cli("predict", "--model", "runs/rel/model.keras", "a fine film",
-                  cwd=here)
+    out = run_cli("predict", "--model", "my runs/rel/model.keras",
+                  "a fine film", cwd=here)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.endswith("\ta fine film\n")
 

@@ -24,23 +24,6 @@ def _main(capsys, *argv):
     return code, out, err
 
 
-def test_help_and_presets_import_neither_numpy_nor_tensorflow():
-    script = (
-        "import contextlib, io, sys\n"
-        "from launch.cli import main\n"
-        "for argv in (['--help'], ['tune', '--help'], ['presets', 'imdb']):\n"
-        "    with contextlib.redirect_stdout(io.StringIO()):\n"
-        "        try:\n"
-        "            main(argv)\n"
-        "        except SystemExit:\n"
-        "            pass\n"
-        "print(sorted({'numpy', 'tensorflow', 'keras'} & set(sys.modules)))\n")
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO,
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout == "[]\n"
-
-
 def test_presets_lists_one_line_each(capsys):
     code, out, _ = _main(capsys, "presets")
     assert code == 0

@@ -2,6 +2,8 @@
 (by length, optionally), prefetch."""
 
 import dataclasses
+import functools
+import itertools
 
 import keras
 import numpy as np
@@ -33,7 +35,7 @@ class VectorizedSplits:
     ids: dict[str, np.ndarray]  # split name -> int64[examples, length]
     labels: dict[str, np.ndarray]  # split name -> int32[examples]
 
-    @property
+    @functools.cached_property  # read for every split and config.json
     def bucket_bounds(self) -> tuple[int, ...]:
         """The padded lengths of bucketed batches: `BUCKETS` quantiles of
         the training texts' lengths, the last being the full length."""
@@ -152,7 +154,7 @@ def bucketed_batches(ids: np.ndarray, bounds: tuple[int, ...],
 
 def _bucketed_dataset(ids, labels, bounds, batch_size, shuffle, seed):
     lengths = text_lengths(ids)
-    epochs = iter(range(1 << 62))  # each pass over the data, a new order
+    epochs = itertools.count()  # each pass over the data, a new order
 
     def batches():
         rng = (np.random.default_rng([seed, next(epochs)]) if shuffle

@@ -91,6 +91,7 @@ def load_model(path: pathlib.Path):
     import keras
 
     import data_pipeline.text  # noqa: F401  registers the standardizer
+    import models.layers  # noqa: F401  and the pooling layers
 
     try:
         return keras.models.load_model(path)

@@ -7,11 +7,20 @@
 import keras
 
 from models.config import ModelConfig
+from models.layers import AttentionPooling1D, MaskedMaxPooling1D
 
 CELLS = {
     "simple_rnn": keras.layers.SimpleRNN,
     "gru": keras.layers.GRU,
     "lstm": keras.layers.LSTM,
+}
+# What the head reads of the last recurrent layer's outputs, by
+# `ModelConfig.pooling` (`last` needs no layer: the layer returns its final
+# state). Each leaves padding out when the embedding masks it.
+POOLINGS = {
+    "mean": lambda: keras.layers.GlobalAveragePooling1D(name="mean_pooling"),
+    "max": lambda: MaskedMaxPooling1D(name="max_pooling"),
+    "attention": lambda: AttentionPooling1D(name="attention_pooling"),
 }
 
 
@@ -38,6 +47,11 @@ def build_model(config: ModelConfig, *, vocab_size: int,
     x = keras.layers.Embedding(vocab_size, config.embedding_dim,
                                mask_zero=config.mask_zero,
                                name="embedding")(inputs)
+    if config.embedding_dropout:
+        # One draw per token, shared by its features: whole tokens go.
+        x = keras.layers.Dropout(config.embedding_dropout,
+                                 noise_shape=(None, None, 1),
+                                 name="embedding_dropout")(x)
     last = config.num_layers - 1
     for i, units in enumerate(config.layer_units):
         layer = cell(units,
@@ -48,9 +62,8 @@ def build_model(config: ModelConfig, *, vocab_size: int,
             layer = keras.layers.Bidirectional(
                 layer, name=f"bidirectional_{i}")
         x = layer(x)
-        if i == last and config.pooling == "mean":
-            # Averages over the unmasked steps only.
-            x = keras.layers.GlobalAveragePooling1D(name="mean_pooling")(x)
+        if i == last and config.pooling != "last":
+            x = POOLINGS[config.pooling]()(x)
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     if config.head_units:

@@ -6,7 +6,7 @@ from typing import Literal
 
 Cell = Literal["simple_rnn", "gru", "lstm"]
 CELL_NAMES: tuple[str, ...] = typing.get_args(Cell)
-Pooling = Literal["last", "mean"]
+Pooling = Literal["last", "mean", "max", "attention"]
 POOLINGS: tuple[str, ...] = typing.get_args(Pooling)
 
 
@@ -30,6 +30,9 @@ class ModelConfig:
         num_layers: number of stacked recurrent layers.
         units_decay: factor applied to the units of each deeper layer.
         embedding_dim: width of the token embedding.
+        embedding_dropout: share of whole tokens dropped from each text in
+            training (the token's embedding zeroed, the rest scaled): the
+            model cannot lean on a few words.
         mask_zero: mask padding (token 0) so it never reaches the state.
         bidirectional: wrap every recurrent layer in `Bidirectional`.
         dropout: rate of the `Dropout` after each recurrent layer.
@@ -38,10 +41,13 @@ class ModelConfig:
             kernel on a GPU (`cudnn_layers`), which is several times
             faster.
         pooling: what the head reads of the last recurrent layer: `last`,
-            its final state (the notebook's), or `mean`, the mean of its
-            outputs over the text's tokens (padding masked out when
-            `mask_zero`), which gives every token a direct path to the
-            loss and learns faster on few examples.
+            its final state (the notebook's); `mean` or `max`, the mean or
+            the per-feature maximum of its outputs over the text's tokens;
+            or `attention`, their weighted mean under learned weights (a
+            softmax over the tokens). Padding is left out of all three
+            when `mask_zero`. These give every token a direct path to the
+            loss: they learn faster on few examples and read long texts
+            better than the final state.
         head_units: width of the relu `Dense` layer before the output;
             0 for none.
     """
@@ -51,6 +57,7 @@ class ModelConfig:
     num_layers: int = 2
     units_decay: float = 0.5
     embedding_dim: int = 32
+    embedding_dropout: float = 0.0
     mask_zero: bool = False
     bidirectional: bool = False
     dropout: float = 0.0
@@ -68,6 +75,8 @@ class ModelConfig:
                  "a number in (0, 1]")
         _require(self.embedding_dim >= 1, "embedding_dim",
                  self.embedding_dim, "an integer >= 1")
+        _require(0 <= self.embedding_dropout < 1, "embedding_dropout",
+                 self.embedding_dropout, "a number in [0, 1)")
         _require(0 <= self.dropout < 1, "dropout", self.dropout,
                  "a number in [0, 1)")
         _require(0 <= self.recurrent_dropout < 1, "recurrent_dropout",

@@ -114,3 +114,72 @@ def test_the_model_takes_any_length():
     for length in (3, 11):
         ids = np.ones((2, length), dtype="int32")
         assert model.predict(ids, verbose=0).shape == (2, 1)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max", "attention"])
+def test_pooling_leaves_the_padding_out(pooling):
+    """With masking, a text's probability is the same at any padding."""
+    model = build_model(ModelConfig(cell="gru", units=4, num_layers=1,
+                                    embedding_dim=4, mask_zero=True,
+                                    bidirectional=True, pooling=pooling),
+                        vocab_size=20, num_classes=3)
+    text = [[3, 7, 2, 9]]
+    short = model.predict(np.array(text), verbose=0)
+    padded = model.predict(np.array([text[0] + [0] * 6]), verbose=0)
+    np.testing.assert_allclose(short, padded, rtol=1e-5, atol=1e-6)
+    assert model.get_layer(f"{pooling}_pooling").output.shape == (None, 8)
+
+
+def test_masked_max_never_takes_a_masked_step():
+    from models.layers import MaskedMaxPooling1D
+
+    x = np.array([[[1.0, -2.0], [9.0, 9.0]], [[-1.0, -3.0], [5.0, 5.0]]],
+                 dtype="float32")
+    mask = np.array([[True, False], [False, False]])
+    pooled = MaskedMaxPooling1D()(x, mask=mask).numpy()
+    np.testing.assert_array_equal(pooled, [[1.0, -2.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(MaskedMaxPooling1D()(x).numpy(),
+                                  [[9.0, 9.0], [5.0, 5.0]])
+
+
+def test_attention_weights_are_a_softmax_over_the_unmasked_steps():
+    from models.layers import AttentionPooling1D
+
+    layer = AttentionPooling1D(units=3)
+    x = np.random.default_rng(1).normal(size=(2, 5, 4)).astype("float32")
+    mask = np.array([[True, True, True, False, False]] * 2)
+    pooled = layer(x, mask=mask).numpy()
+    hidden = np.tanh(x @ layer.kernel.numpy() + layer.bias.numpy())
+    scores = hidden @ layer.query.numpy()
+    weights = np.exp(scores[:, :3]) / np.exp(scores[:, :3]).sum(
+        axis=1, keepdims=True)
+    np.testing.assert_allclose(
+        pooled, np.einsum("bt,btf->bf", weights, x[:, :3]), rtol=1e-5)
+
+
+def test_embedding_dropout_drops_whole_tokens():
+    model = build_model(ModelConfig(cell="gru", units=4, num_layers=1,
+                                    embedding_dim=6, embedding_dropout=0.5),
+                        vocab_size=20, num_classes=2)
+    ids = np.arange(1, 41).reshape(2, 20) % 19 + 1
+    embedded = model.get_layer("embedding")(ids).numpy()
+    dropped = model.get_layer("embedding_dropout")(
+        embedded, training=True).numpy()
+    kept = np.all(np.isclose(dropped, 2 * embedded), axis=-1)
+    gone = np.all(dropped == 0, axis=-1)
+    assert np.all(kept | gone)  # every token whole, or all of it gone
+    assert kept.any() and gone.any()
+    np.testing.assert_array_equal(
+        model.get_layer("embedding_dropout")(embedded).numpy(), embedded)
+
+
+def test_pooling_layers_round_trip_through_a_saved_model(tmp_path):
+    config = ModelConfig(cell="lstm", units=4, num_layers=2,
+                         embedding_dim=4, mask_zero=True,
+                         embedding_dropout=0.2, pooling="attention")
+    model = build_model(config, vocab_size=20, num_classes=2)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    ids = np.array([[1, 2, 3, 0], [4, 5, 6, 7]])
+    np.testing.assert_allclose(loaded.predict(ids, verbose=0),
+                               model.predict(ids, verbose=0), rtol=1e-6)

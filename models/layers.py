@@ -1,0 +1,90 @@
+"""Pooling layers over a recurrent layer's outputs that respect the mask.
+
+Keras' `GlobalMaxPooling1D` ignores masks (padding would take part in the
+maximum); these two do not. Both are registered, so a saved model that
+holds them loads with plain `keras.models.load_model` once this module is
+imported:
+
+    import models.layers  # noqa: F401
+    model = keras.models.load_model("runs/imdb/model.keras")
+"""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="rnntune")
+class MaskedMaxPooling1D(keras.layers.Layer):
+    """The maximum of each feature over the unmasked steps.
+
+    `[batch, steps, features]` to `[batch, features]`; masked steps (the
+    padding) never win. A row whose steps are all masked gives zeros.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return ops.max(inputs, axis=1)
+        keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
+        lowest = ops.full_like(inputs, float("-inf"))
+        pooled = ops.max(ops.where(keep, inputs, lowest), axis=1)
+        return ops.where(ops.isfinite(pooled), pooled,
+                         ops.zeros_like(pooled))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="rnntune")
+class AttentionPooling1D(keras.layers.Layer):
+    """A weighted mean of the unmasked steps, the weights learned.
+
+    Each step `h_t` scores `v . tanh(W h_t + b)`; a softmax over the
+    unmasked steps turns the scores into weights (additive attention with
+    one learned query, as in Yang et al. 2016's hierarchical attention
+    networks). `[batch, steps, features]` to `[batch, features]`.
+
+    Args:
+        units: width of the scoring layer; None for the input's width.
+    """
+
+    def __init__(self, units: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        units = self.units or features
+        self.kernel = self.add_weight(name="kernel",
+                                      shape=(features, units),
+                                      initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(units,),
+                                    initializer="zeros")
+        self.query = self.add_weight(name="query", shape=(units,),
+                                     initializer="glorot_uniform")
+
+    def call(self, inputs, mask=None):
+        hidden = ops.tanh(ops.matmul(inputs, self.kernel) + self.bias)
+        # Scores and weights in float32 whatever the policy: a softmax
+        # over hundreds of steps needs the range.
+        scores = ops.cast(ops.matmul(hidden, self.query), "float32")
+        if mask is not None:
+            scores = ops.where(ops.cast(mask, "bool"), scores, -1e9)
+        weights = ops.cast(ops.softmax(scores, axis=1), inputs.dtype)
+        return ops.sum(inputs * ops.expand_dims(weights, -1), axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}

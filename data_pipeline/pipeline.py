@@ -70,6 +70,20 @@ def text_lengths(ids: np.ndarray) -> np.ndarray:
     return np.count_nonzero(ids, axis=1)
 
 
+def padded_share(ids: np.ndarray,
+                 bounds: tuple[int, ...] | None = None) -> float:
+    """The share of texts that end before their batch does: padding fills
+    their last steps (at their bucket's bound with `bounds`, else at the
+    full length)."""
+    if not len(ids):
+        return 0.0
+    lengths = text_lengths(ids)
+    padded = (np.asarray(bounds)[np.searchsorted(bounds,
+                                                 np.maximum(lengths, 1))]
+              if bounds else ids.shape[1])
+    return float(np.mean(lengths < padded))
+
+
 def bucket_bounds(lengths: np.ndarray, sequence_length: int, *,
                   buckets: int = BUCKETS) -> tuple[int, ...]:
     """Upper bounds of `buckets` equal-count length buckets, the last one

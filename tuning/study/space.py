@@ -287,6 +287,27 @@ SPACES: dict[str, tuple[str, dict]] = {
         "data.max_tokens": {"choice": [5000, 10000, 20000]},
         "data.sequence_length": {"choice": [100, 200, 300]},
     }),
+    "regularized": ("GRU and LSTM with the knobs against overfitting: "
+                    "pooling, token and layer dropout, weight decay, "
+                    "label smoothing, clipping, learning-rate schedule", {
+                        "model.cell": {"choice": ["gru", "lstm"]},
+                        "model.units": {"choice": [32, 64, 128]},
+                        "model.bidirectional": {"choice": [False, True]},
+                        "model.pooling": {"choice": ["last", "mean", "max",
+                                                     "attention"]},
+                        "model.embedding_dropout": {"float": [0.0, 0.4],
+                                                    "step": 0.1},
+                        "model.dropout": {"float": [0.0, 0.5], "step": 0.1},
+                        "train.learning_rate": {"float": [3e-4, 3e-3],
+                                                "log": True},
+                        "train.weight_decay": {"choice": [0.0, 0.01, 0.05,
+                                                          0.2]},
+                        "train.label_smoothing": {"choice": [0.0, 0.1]},
+                        "train.clipnorm": {"choice": [0.0, 1.0]},
+                        "train.lr_schedule": {"choice": ["constant",
+                                                         "cosine",
+                                                         "plateau"]},
+                    }),
     "tiny": ("two cells and two widths: a few seconds per trial, for "
              "smoke runs and CI", {
                  "model.cell": {"choice": ["gru", "lstm"]},

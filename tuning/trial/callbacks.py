@@ -171,3 +171,47 @@ class EpochHooks(keras.callbacks.Callback):
         last = epoch + 1 >= self.params["epochs"] or self.model.stop_training
         for hook in self.hooks:
             hook(epoch + 1, bool(last))
+
+
+# `train.lr_schedule=plateau`: the rate is halved after every epoch that
+# does not improve the objective.
+PLATEAU_FACTOR = 0.5
+PLATEAU_PATIENCE = 1
+
+
+def plateau_learning_rate(rows, *, base: float, objective: str) -> float:
+    """The learning rate for the epoch after `rows` (the finished epochs,
+    in order) under `train.lr_schedule=plateau`, from `base`: a pure
+    function of the history, so a resumed run takes up the same rate."""
+    rate, wait = base, 0
+    for i, row in enumerate(rows):
+        if best_row(rows[:i + 1], objective) is row:
+            wait = 0
+            continue
+        wait += 1
+        if wait >= PLATEAU_PATIENCE:
+            rate, wait = rate * PLATEAU_FACTOR, 0
+    return rate
+
+
+class PlateauSchedule(keras.callbacks.Callback):
+    """Sets each epoch's learning rate by `plateau_learning_rate` and says
+    when it drops."""
+
+    def __init__(self, recorder: EpochRecorder, *, base: float,
+                 objective: str, report: Report):
+        super().__init__()
+        self.recorder = recorder
+        self.base = base
+        self.objective = objective
+        self.report = report
+
+    def on_epoch_begin(self, epoch, logs=None):
+        rows = self.recorder.rows
+        rate = plateau_learning_rate(rows, base=self.base,
+                                     objective=self.objective)
+        if rows and rate < plateau_learning_rate(
+                rows[:-1], base=self.base, objective=self.objective):
+            self.report(f"learning rate {rate:.3g} from epoch {epoch + 1}: "
+                        f"{self.objective} did not improve")
+        self.model.optimizer.learning_rate = rate

@@ -20,6 +20,8 @@ from models.config import ModelConfig
 Optimizer = Literal["adam", "rmsprop", "sgd"]
 Objective = Literal["val_accuracy", "val_loss"]
 Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]
+Schedule = Literal["constant", "cosine", "plateau"]
+SCHEDULES: tuple[str, ...] = typing.get_args(Schedule)
 OPTIMIZER_NAMES: tuple[str, ...] = typing.get_args(Optimizer)
 PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 OBJECTIVES: tuple[str, ...] = typing.get_args(Objective)
@@ -48,6 +50,21 @@ class TrainConfig:
             this times the number of replicas.
         learning_rate: optimizer step size.
         optimizer: one of adam, rmsprop, sgd.
+        weight_decay: decoupled weight decay (Loshchilov & Hutter): each
+            step shrinks every weight but the biases by `learning_rate *
+            weight_decay`; with adam this is AdamW. 0 for none.
+        clipnorm: clip each gradient to this L2 norm before the step (a
+            guard against the exploding gradients of recurrent nets); 0
+            for none.
+        label_smoothing: train against targets moved this far towards the
+            uniform distribution (`1 - s + s / classes` for the true
+            class), which keeps the model from growing over-confident; 0
+            for none. Metrics use the true labels.
+        lr_schedule: `constant`; `cosine`, decaying from `learning_rate`
+            to 0 along a half cosine over `epochs` epochs, step by step;
+            or `plateau`, halving the rate whenever the objective has not
+            improved for an epoch (decided from `history.csv`, so a
+            resumed run takes up the same rate).
         objective: the validation metric that picks the best epoch (and
             drives early stopping).
         early_stopping_patience: stop after this many epochs without a
@@ -67,6 +84,10 @@ class TrainConfig:
     batch_size: int = 128
     learning_rate: float = 1e-3
     optimizer: Optimizer = "adam"
+    weight_decay: float = 0.0
+    clipnorm: float = 0.0
+    label_smoothing: float = 0.0
+    lr_schedule: Schedule = "constant"
     objective: Objective = "val_accuracy"
     early_stopping_patience: int = 0
     restore_best_weights: bool = True
@@ -82,6 +103,14 @@ class TrainConfig:
                  self.learning_rate, "a number > 0")
         _require(self.optimizer in OPTIMIZER_NAMES, "optimizer",
                  self.optimizer, f"one of {', '.join(OPTIMIZER_NAMES)}")
+        _require(self.weight_decay >= 0, "weight_decay", self.weight_decay,
+                 "a number >= 0 (0 for none)")
+        _require(self.clipnorm >= 0, "clipnorm", self.clipnorm,
+                 "a number >= 0 (0 for no clipping)")
+        _require(0 <= self.label_smoothing < 0.5, "label_smoothing",
+                 self.label_smoothing, "a number in [0, 0.5)")
+        _require(self.lr_schedule in SCHEDULES, "lr_schedule",
+                 self.lr_schedule, f"one of {', '.join(SCHEDULES)}")
         _require(self.objective in OBJECTIVES, "objective",
                  self.objective, f"one of {', '.join(OBJECTIVES)}")
         _require(self.precision in PRECISIONS, "precision", self.precision,

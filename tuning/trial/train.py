@@ -33,7 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from data_pipeline.pipeline import VectorizedSplits
+from data_pipeline.pipeline import VectorizedSplits, padded_share
 from data_pipeline.sources import Split, TextSplits, load_splits
 from data_pipeline.text import save_vocabulary
 from models.builder import build_model
@@ -41,8 +41,8 @@ from models.config import cudnn_layers
 from tuning.trial import verdict
 from tuning.trial.callbacks import (BestEpoch, CommitEachEpoch,
                                     EpochHook, EpochHooks, EpochRecorder,
-                                    LiveProgress, Report)
-from tuning.trial.config import Config
+                                    LiveProgress, PlateauSchedule, Report)
+from tuning.trial.config import Config, TrainConfig
 from tuning.trial.devices import describe as describe_devices
 from tuning.trial.files import write_atomic, write_json
 from tuning.trial.state import BEST_WEIGHTS, TrainingState
@@ -107,6 +107,7 @@ def train_and_evaluate(
     data = prepare_data(config, strategy or tf.distribute.get_strategy(),
                         splits=splits, vectorized=vectorized, report=report)
     warn_of_slow_kernels(config, report=report)
+    warn_of_padded_final_steps(config, data.vectorized, report=report)
     state = TrainingState(workdir)
     done = open_workdir(workdir, state)
     write_run_files(workdir, config, data)
@@ -114,8 +115,13 @@ def train_and_evaluate(
     recorder, best, epochs = plan_epochs(config, workdir, done,
                                          report=report)
     live = [LiveProgress(status, epochs=config.train.epochs)] if status else []
+    plateau = [PlateauSchedule(recorder, base=data.learning_rate,
+                               objective=config.train.objective,
+                               report=report)
+               ] if config.train.lr_schedule == "plateau" else []
     train_model(model, data, initial_epoch=done, epochs=epochs,
-                callbacks=[keras.callbacks.TerminateOnNaN(), *live, recorder,
+                callbacks=[keras.callbacks.TerminateOnNaN(), *live,
+                           *plateau, recorder,
                            best, keras.callbacks.TensorBoard(
                                workdir / "logs", write_graph=False),
                            # After those: an epoch is only marked done once
@@ -158,6 +164,11 @@ class RunData:
     @property
     def num_classes(self) -> int:
         return len(self.splits.class_names)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Training batches per epoch (each a step of all replicas)."""
+        return int(self.datasets["train"].cardinality())
 
 
 def prepare_data(config: Config, strategy: tf.distribute.Strategy, *,
@@ -207,6 +218,28 @@ def warn_of_slow_kernels(config: Config, *, report: Report) -> None:
     if slow:
         report(f"warning: {', '.join(layer['layer'] for layer in slow)} "
                f"will not use cuDNN on the GPU: {slow[0]['why']}")
+
+
+# From this share of padded texts on, a final state read after the padding
+# costs accuracy (the seed's LSTM at 500 tokens stays near chance).
+PADDED_WARNING_SHARE = 0.1
+
+
+def warn_of_padded_final_steps(config: Config, vectorized: VectorizedSplits,
+                               *, report: Report) -> None:
+    """Says once when the head reads an unmasked final state and many
+    texts end in padding: the state has then read the padding last."""
+    if config.model.mask_zero or config.model.pooling != "last":
+        return
+    share = padded_share(vectorized.ids["train"],
+                         vectorized.bucket_bounds
+                         if config.data.bucket_by_length else None)
+    if share >= PADDED_WARNING_SHARE:
+        report(f"warning: {share:.0%} of the training texts end in padding, "
+               "and the final state (model.pooling=last, "
+               "model.mask_zero=false) reads it after the text; "
+               "model.mask_zero=true or model.pooling=mean|max|attention "
+               "avoids that")
 
 
 def open_workdir(workdir: pathlib.Path, state: TrainingState) -> int:
@@ -278,14 +311,63 @@ def create_model(config: Config, data: RunData,
         # Under mixed_float16 Keras wraps the optimizer in a
         # LossScaleOptimizer (dynamic loss scaling) by itself.
         model.compile(
-            optimizer=OPTIMIZERS[config.train.optimizer](
-                learning_rate=data.learning_rate),
-            loss=("binary_crossentropy" if data.num_classes == 2
-                  else "sparse_categorical_crossentropy"),
+            optimizer=make_optimizer(config.train, data.learning_rate,
+                                     steps_per_epoch=data.steps_per_epoch),
+            loss=make_loss(data.num_classes, config.train.label_smoothing),
             metrics=["accuracy"])
         if state is not None:
             state.load(model)
     return model
+
+
+def make_optimizer(train: TrainConfig, learning_rate: float, *,
+                   steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The optimizer of `train`: its schedule (a cosine decays over all
+    `train.epochs`), decoupled weight decay (biases exempt; adam becomes
+    AdamW) and gradient clipping."""
+    rate = learning_rate
+    if train.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(
+            learning_rate, decay_steps=max(1, train.epochs * steps_per_epoch))
+    options = {"learning_rate": rate}
+    if train.clipnorm:
+        options["clipnorm"] = train.clipnorm
+    optimizer_class = OPTIMIZERS[train.optimizer]
+    if train.weight_decay:
+        options["weight_decay"] = train.weight_decay
+        if train.optimizer == "adam":
+            optimizer_class = keras.optimizers.AdamW
+    optimizer = optimizer_class(**options)
+    if train.weight_decay:
+        optimizer.exclude_from_weight_decay(var_names=["bias"])
+    return optimizer
+
+
+class SparseSmoothedCrossentropy(keras.losses.Loss):
+    """Categorical cross-entropy with label smoothing from integer labels
+    (Keras' sparse loss takes no smoothing)."""
+
+    def __init__(self, num_classes: int, label_smoothing: float, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
+        return keras.losses.categorical_crossentropy(
+            keras.ops.one_hot(labels, self.num_classes), y_pred,
+            label_smoothing=self.label_smoothing)
+
+
+def make_loss(num_classes: int, label_smoothing: float
+              ) -> keras.losses.Loss:
+    """Cross-entropy for `num_classes` (a sigmoid unit for 2)."""
+    if num_classes == 2:
+        return keras.losses.BinaryCrossentropy(
+            label_smoothing=label_smoothing)
+    if label_smoothing:
+        return SparseSmoothedCrossentropy(num_classes, label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy()
 
 
 def plan_epochs(config: Config, workdir: pathlib.Path, done: int, *,

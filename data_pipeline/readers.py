@@ -10,6 +10,7 @@ import codecs
 import csv
 import dataclasses
 import errno
+import hashlib
 import io
 import pathlib
 import re
@@ -32,6 +33,17 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def fingerprint(self) -> str:
+        """A SHA-256 of the texts and labels in order: equal fingerprints
+        mean the same split, so a number can be traced to its data."""
+        digest = hashlib.sha256()
+        for text, label in zip(self.texts, self.labels):
+            data = str(text).encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "little"))
+            digest.update(data)
+            digest.update(int(label).to_bytes(8, "little", signed=True))
+        return digest.hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import math
 import os
 import pathlib
 import subprocess
@@ -263,6 +264,26 @@ def test_compare_trains_each_cell_and_tabulates(tmp_path, capsys):
         row = next(r for r in rows if r["cell"] == cell)
         assert int(row["parameters"]) == metrics["parameters"]
         assert row["verdict"] == metrics["verdict"]
+    # Only the cell chosen on validation meets the test split.
+    results = {cell: json.loads((workdir / cell / "metrics.json")
+                                .read_text()) for cell in ("simple_rnn",
+                                                           "lstm")}
+    chosen = max(results, key=lambda c: results[c]["best_val_accuracy"])
+    assert [r["chosen"] for r in rows] == [
+        str(c == chosen) for c in ("simple_rnn", "lstm")]
+    for cell, metrics in results.items():
+        row = next(r for r in rows if r["cell"] == cell)
+        if cell == chosen:
+            assert float(row["test_accuracy"]) == metrics["test_accuracy"]
+            assert 0 <= metrics["test_accuracy"] <= 1
+        else:
+            assert row["test_accuracy"] == "nan"
+            assert math.isnan(metrics["test_accuracy"])
+    assert f"chosen by best val_accuracy: {chosen}, test accuracy" in out
+    (line,) = [t for t in table if t.startswith(chosen)]
+    assert line.rstrip().endswith("(chosen)")
+    code, out, _ = _main(capsys, "report", "--workdir", str(workdir))
+    assert code == 0 and f"chosen: {chosen}, test accuracy " in out
 
 
 def _labels(smoke_run):

@@ -9,6 +9,7 @@ Writes `WORKDIR/<cell>/` (one trial each, see `tuning.trial.train`),
 
 import csv
 import io
+import math
 import os
 import pathlib
 import time
@@ -28,7 +29,7 @@ from tuning.trial.workdir import check_workdir, hold
 
 COLUMNS = ("cell", "parameters", "best_val_accuracy", "best_epoch",
            "final_train_accuracy", "final_val_accuracy", "final_accuracy_gap",
-           "seconds_per_epoch", "test_accuracy", "verdict")
+           "seconds_per_epoch", "verdict", "chosen", "test_accuracy")
 
 
 def compare_cells(config: Config, cells: Sequence[str],
@@ -70,7 +71,7 @@ def _compare(config, cells, workdir, *, strategy, report,
            f"validation {len(splits.validation)}, test "
            f"{len(splits.test) if splits.test is not None else 0}")
     started = time.perf_counter()
-    rows = []
+    rows, results = [], {}
     for k, (cell, cell_config) in enumerate(configs.items(), start=1):
         prefix = f"[{k}/{len(cells)} {cell}]"
 
@@ -82,13 +83,18 @@ def _compare(config, cells, workdir, *, strategy, report,
             metrics = train_and_evaluate(
                 cell_config, workdir / cell, strategy=strategy, splits=splits,
                 report=cell_report, status=status and (
-                    lambda text, prefix=prefix: status(f"{prefix} {text}")))
+                    lambda text, prefix=prefix: status(f"{prefix} {text}")),
+                evaluate_test=False)
         plot_curves(read_history(workdir / cell / "history.csv"),
                     workdir / f"curves_{cell}.png",
                     title=f"{cell}: train vs validation")
-        rows.append({"cell": cell, **{c: metrics[c] for c in COLUMNS[1:]}})
+        results[cell] = metrics
+        rows.append({"cell": cell, **{c: metrics[c] for c in COLUMNS[1:]
+                                      if c in metrics}})
         cell_report(f"done: verdict {metrics['verdict']} "
                     f"({metrics['verdict_reason']})")
+    choose(rows, results, configs, workdir, splits,
+           objective=config.train.objective, report=report)
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=COLUMNS)
     writer.writeheader()
@@ -98,14 +104,40 @@ def _compare(config, cells, workdir, *, strategy, report,
     return rows
 
 
+def choose(rows: list[dict], results: dict[str, dict],
+           configs: dict[str, Config], workdir: pathlib.Path, splits, *,
+           objective: str, report: Report) -> None:
+    """Marks the row of the cell with the best validation objective (of
+    its `results`, the metrics by cell) `chosen` and gives it, and it
+    alone, a test accuracy: the test split judges the choice and never
+    makes it."""
+    for row in rows:
+        row["chosen"], row["test_accuracy"] = False, math.nan
+    sign = 1 if objective.endswith("loss") else -1
+    ranked = [r for r in rows if results[r["cell"]]["status"] == "completed"
+              and not math.isnan(results[r["cell"]]["best_objective"])]
+    if not ranked:
+        return
+    best = min(ranked,
+               key=lambda r: sign * results[r["cell"]]["best_objective"])
+    best["chosen"] = True
+    cell = best["cell"]
+    best["test_accuracy"] = train_and_evaluate(
+        configs[cell], workdir / cell, splits=splits, evaluate_test=True,
+        report=lambda line: None)["test_accuracy"]
+    report(f"chosen by best {objective}: {best['cell']}, test accuracy "
+           f"{best['test_accuracy']:.4f} (held out: it chose nothing)")
+
+
 def format_comparison(rows: Sequence[dict]) -> str:
     """The comparison as an aligned text table."""
     return format_table(
         ("cell", "params", "best val acc", "best epoch", "train acc",
-         "val acc", "gap", "s/epoch", "test acc", "verdict"),
+         "val acc", "gap", "s/epoch", "verdict", "test acc"),
         [[r["cell"], f"{r['parameters']:,}", f"{r['best_val_accuracy']:.4f}",
           str(r["best_epoch"]), f"{r['final_train_accuracy']:.4f}",
           f"{r['final_val_accuracy']:.4f}",
           format(r["final_accuracy_gap"], GAP),
-          f"{r['seconds_per_epoch']:.2f}", f"{r['test_accuracy']:.4f}",
-          r["verdict"]] for r in rows]) + "\n"
+          f"{r['seconds_per_epoch']:.2f}", r["verdict"],
+          f"{r['test_accuracy']:.4f} (chosen)" if r["chosen"] else "-"]
+         for r in rows]) + "\n"

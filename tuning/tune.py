@@ -6,9 +6,11 @@
     run_study("runs/study", None, resume=True)   # after an interruption
 """
 
+import json
 import os
 import pathlib
 import shlex
+import time
 
 from data_pipeline.sources import load_splits
 from tuning.reporting.tables import format_top
@@ -19,6 +21,8 @@ from tuning.study.runner import TrialFunction, TrialRunner
 from tuning.study.spec import (Runtime, StudySpec, load_runtime, load_spec,
                                save_runtime, save_spec)
 from tuning.trial.config import ConfigError
+from tuning.trial.files import write_json
+from tuning.trial.provenance import provenance, versions
 from tuning.trial.workdir import check_private, hold
 
 
@@ -87,12 +91,16 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
     for note in spec.space.notes():
         report(f"note: {note}")
     if not resume:
-        load_splits(spec.base.data)  # fail on bad data before writing
+        splits = load_splits(spec.base.data)  # bad data fails here
         workdir.mkdir(parents=True, exist_ok=True)
         from tuning.study import hparams
 
         hparams.write_experiment(workdir, spec.space)
         save_spec(workdir, spec)
+        # Once per study (each trial's config.json has its own too).
+        write_json(workdir / "provenance.json", provenance(splits))
+    else:
+        record_versions_on_resume(workdir, report=report)
     runtime = runtime or load_runtime(workdir)
     save_runtime(workdir, runtime)
     table = ResultsTable(workdir, spec.space)
@@ -110,11 +118,38 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
     report("")
     report(f"top trials by {spec.objective}:")
     report(format_top(table, spec.objective))
-    best = export_best(workdir, spec, table, report=report)
+    tester = TrialRunner(workdir, spec, table, report=report,
+                         trial_function=trial_function)
+    best = export_best(workdir, spec, table,
+                       evaluate_chosen=tester.evaluate_chosen,
+                       report=report)
     if best:
-        report(f"best: trial {best['trial_id']}, model "
+        test = best["test_accuracy"]
+        report(f"best: trial {best['trial_id']} ({spec.objective} "
+               f"{best[spec.objective]:.4f}), test accuracy "
+               + ("-" if test is None else f"{test:.4f}")
+               + " (held out: it chose nothing), model "
                f"{shlex.quote(str(workdir / 'best' / 'model.keras'))}")
     return best
+
+
+def record_versions_on_resume(workdir: pathlib.Path, *, report) -> None:
+    """Adds today's versions to `provenance.json` when they differ from
+    those the study started (or last resumed) with, and says so."""
+    path = workdir / "provenance.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # a study from before provenance was recorded
+    now = versions()
+    earlier = (record.get("resumed_with") or [record])[-1]["versions"]
+    if now != earlier:
+        changed = ", ".join(f"{k} {earlier.get(k)} -> {v}"
+                            for k, v in now.items() if earlier.get(k) != v)
+        report(f"note: resuming with other versions than before: {changed}")
+        record.setdefault("resumed_with", []).append(
+            {"at": time.time(), "versions": now})
+        write_json(path, record)
 
 
 def _require_backend(backend: str) -> None:

@@ -128,7 +128,34 @@ def build_report(workdir: str | pathlib.Path) -> dict:
     return {"workdir": str(workdir), "kind": kind, "rules": verdict.RULES,
             "hyperparameters": varying, "runs": entries,
             "groups": _groups(entries, varying),
-            "top": _top(entries)}
+            "top": _top(entries), "chosen": _chosen(workdir, kind)}
+
+
+def _read_json(path: pathlib.Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _chosen(workdir: pathlib.Path, kind: str) -> dict | None:
+    """The chosen model and its test accuracy, the only test figure a
+    study or a comparison measures: `best/` of a study, the comparison's
+    chosen cell, or a training run itself."""
+    if kind == "study":
+        info = _read_json(workdir / "best" / "hparams.json") or {}
+        run = f"trials/{info['trial_id']}" if "trial_id" in info else None
+    elif kind == "compare":
+        rows = _read_json(workdir / "comparison.json") or []
+        info = next((r for r in rows if r.get("chosen")), {})
+        run = info.get("cell")
+    else:
+        info = _read_json(workdir / "metrics.json") or {}
+        run = "."
+    test = json_safe(info.get("test_accuracy"))
+    if run is None or test is None:
+        return None
+    return {"run": run, "test_accuracy": test}
 
 
 def _top(entries, n: int = 5) -> list[dict]:
@@ -227,8 +254,16 @@ def format_text(report: dict, *, max_runs: int = 20) -> str:
             [[g["value"], str(g["runs"]), f"{g['overfitting_share']:.0%}",
               _fmt(g["mean_best_val_accuracy"], ".4f"),
               _fmt(g["mean_final_gap"], GAP)] for g in groups])]
+    if report.get("chosen"):
+        lines += ["", _chosen_line(report["chosen"])]
     lines += ["", report["rules"]]
     return "\n".join(lines)
+
+
+def _chosen_line(chosen: dict) -> str:
+    return (f"chosen: {chosen['run']}, test accuracy "
+            f"{chosen['test_accuracy']:.4f} (the held-out test split, which "
+            "took part in no choice)")
 
 
 def _png_base64(path: pathlib.Path) -> str:
@@ -323,6 +358,8 @@ def _html(report, images, gap_png) -> str:
         f'src="data:image/png;base64,{_png_base64(png)}">'
         f"<figcaption>{esc(run)}</figcaption></figure>"
         for run, png in images.items())
+    chosen = (f'<p id="chosen">{esc(_chosen_line(report["chosen"]))}</p>'
+              if report.get("chosen") else "")
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>rnntune report</title>
 <style>
@@ -339,6 +376,7 @@ img {{ max-width: 100%; }}
 <h2>Runs</h2>
 <table id="runs"><tr>{''.join(f'<th>{esc(h)}</th>' for h in RUN_HEADERS)}
 </tr>{rows}</table>
+{chosen}
 <p id="rules">{esc(report['rules'])}</p>
 <h2>Which settings go with overfitting</h2>{groups}
 {gap}

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import shutil
+from collections.abc import Callable
 
 from tuning.study.results import ResultsTable
 from tuning.study.spec import StudySpec
@@ -12,13 +13,17 @@ from tuning.trial.files import json_safe, write_json
 
 
 def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
-                *, report) -> dict | None:
-    """Writes `best/`: the best trial's hparams and end-to-end model.
+                *, evaluate_chosen: Callable[[str], dict],
+                report) -> dict | None:
+    """Writes `best/`: the best trial's hparams and end-to-end model, and
+    the chosen model's test accuracy (the only one the study measures).
 
     Without `spec.retrain_best` the best trial that exported a model is
     taken (a trial a scheduler stopped has none). With it, the best
     configuration of all is retrained on train + validation for its best
-    epoch count, and that model exported.
+    epoch count, and that model exported. `evaluate_chosen(trial_id)`
+    gives the chosen trial's metrics with its test figures
+    (`TrialRunner.evaluate_chosen`).
     """
     best = table.best(spec.objective, with_model=not spec.retrain_best)
     if best is None:
@@ -48,10 +53,25 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
         shutil.copy(staging / "retrain" / "labels.txt", staging)
         info["retrain_metrics"] = {k: json_safe(v) for k, v in metrics.items()}
     else:
+        metrics = evaluate_chosen(best["trial_id"])
         shutil.copy(source / "model.keras", staging)
         shutil.copy(source / "labels.txt", staging)
+    # The one test evaluation of the study: the chosen model's.
+    info["test_accuracy"] = json_safe(metrics["test_accuracy"])
+    info["test_loss"] = json_safe(metrics["test_loss"])
     write_json(staging / "hparams.json", info)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(staging, out)
+    mark_chosen(table, best["trial_id"], info["test_accuracy"])
     return info
+
+
+def mark_chosen(table: ResultsTable, trial_id: str,
+                test_accuracy: float | None) -> None:
+    """Gives the chosen trial's row its test accuracy, and takes it from
+    a trial chosen before (a resumed study may choose another)."""
+    for row in list(table.rows.values()):
+        if row["trial_id"] != trial_id and row.get("test_accuracy") is not None:
+            table.update(row["trial_id"], test_accuracy=None)
+    table.update(trial_id, test_accuracy=test_accuracy)
 

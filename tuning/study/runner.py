@@ -10,6 +10,7 @@ logic is tested in seconds).
 
 import ctypes
 import gc
+import json
 import pathlib
 import socket
 import time
@@ -21,9 +22,10 @@ from tuning.study.results import (COMPLETED, FAILED, RUNNING, STOPPED_EARLY,
                                   ResultsTable, failure_reason,
                                   summary_fields)
 from tuning.study.spec import StudySpec
+from tuning.trial.config import from_dict
 
-# trial_function(config, workdir, *, report, epoch_hooks, keep_state) ->
-# metrics, as `train_and_evaluate` takes and returns them.
+# trial_function(config, workdir, *, report, epoch_hooks, keep_state,
+# evaluate_test) -> metrics, as `train_and_evaluate` takes and returns them.
 TrialFunction = Callable[..., dict]
 
 KEEP_VECTORIZED = 4  # distinct data settings whose ids a process keeps
@@ -143,7 +145,8 @@ class TrialRunner:
         try:
             metrics = self.trial_function(
                 config, self.trial_dir(trial_id), report=prefixed,
-                epoch_hooks=epoch_hooks, keep_state=keep_state)
+                epoch_hooks=epoch_hooks, keep_state=keep_state,
+                evaluate_test=False)  # see `evaluate_chosen`
         except Exception as e:  # any trial error is the trial's failure
             reason = failure_reason(e)
             if self.record:
@@ -156,12 +159,27 @@ class TrialRunner:
             raise TrialFailed(reason)
         return metrics
 
+    def evaluate_chosen(self, trial_id: str) -> dict:
+        """The finished trial's metrics with its test figures (evaluated
+        now if the trial has none): for the model a study chooses."""
+        trial_dir = self.trial_dir(trial_id)
+        config = from_dict(json.loads((trial_dir / "config.json")
+                                      .read_text())["config"])
+        return self.trial_function(
+            config, trial_dir, report=lambda line: None, epoch_hooks=(),
+            keep_state=True, evaluate_test=True)
+
     def train_and_evaluate(self, config, workdir: pathlib.Path, *, report,
-                           epoch_hooks, keep_state: bool) -> dict:
+                           epoch_hooks, keep_state: bool,
+                           evaluate_test: bool) -> dict:
         """The real trial function, on the data this process shares."""
         import keras
 
         from tuning.trial.train import train_and_evaluate
+        from tuning.trial.workdir import check_workdir
+
+        # A finished trial (reused, or evaluated on test) needs no ids.
+        finished = check_workdir(workdir, config) is not None
 
         # Free the previous trial's graphs and layers: without this a long
         # study grows the process's memory trial after trial.
@@ -173,8 +191,10 @@ class TrialRunner:
         return train_and_evaluate(
             config, workdir, strategy=self.strategy,
             splits=self.splits(config.data),
-            vectorized=self.vectorized(config.data), report=report,
-            status=status, epoch_hooks=epoch_hooks, keep_state=keep_state)
+            vectorized=None if finished else self.vectorized(config.data),
+            report=report,
+            status=status, epoch_hooks=epoch_hooks, keep_state=keep_state,
+            evaluate_test=evaluate_test)
 
     def run(self, trial_id: str, values, *, epochs: int | None = None,
             keep_state: bool = False) -> dict:

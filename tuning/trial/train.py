@@ -45,6 +45,7 @@ from tuning.trial.callbacks import (BestEpoch, CommitEachEpoch,
 from tuning.trial.config import Config, TrainConfig
 from tuning.trial.devices import describe as describe_devices
 from tuning.trial.files import write_atomic, write_json
+from tuning.trial.provenance import provenance
 from tuning.trial.state import BEST_WEIGHTS, TrainingState
 from tuning.trial.tb_layout import write_layout
 from tuning.trial.verdict import best_row
@@ -69,6 +70,7 @@ def train_and_evaluate(
     status: Report | None = None,
     epoch_hooks: Sequence[EpochHook] = (),
     keep_state: bool = False,
+    evaluate_test: bool = True,
 ) -> dict:
     """Trains one model, evaluates it and writes the run into `workdir`.
 
@@ -90,6 +92,11 @@ def train_and_evaluate(
             ends with this epoch); the tuners report epochs through them.
         keep_state: keep the training state (`backup/`, best weights) after
             the run, so another run can continue from it (`continue_from`).
+        evaluate_test: evaluate the test split at the end (on a finished
+            run without test metrics, evaluate its exported model now). A
+            study's trials and a comparison's cells train without: only
+            the model they choose is evaluated, so the test split never
+            takes part in a choice.
 
     Returns:
         The metrics also written to `metrics.json`.
@@ -101,6 +108,9 @@ def train_and_evaluate(
     workdir = pathlib.Path(workdir)
     finished = check_workdir(workdir, config)
     if finished is not None:
+        if evaluate_test and _untested(finished):
+            finished = add_test_metrics(workdir, finished, splits or
+                                        load_splits(config.data))
         return reuse_finished(workdir, finished, keep_state=keep_state,
                               report=report)
     started = time.perf_counter()
@@ -128,7 +138,8 @@ def train_and_evaluate(
                            # its history row and best weights are written.
                            CommitEachEpoch(state), EpochHooks(epoch_hooks)])
     metrics = evaluate_model(model, data, config, recorder.rows,
-                             stopped_early=best.stopped_early)
+                             stopped_early=best.stopped_early,
+                             evaluate_test=evaluate_test)
     if metrics["status"] != "diverged":
         export(workdir, data.vectorized.vectorizer, model)
     metrics["wall_seconds"] = time.perf_counter() - started
@@ -146,6 +157,20 @@ def reuse_finished(workdir: pathlib.Path, metrics: dict, *,
     if not keep_state:  # killed between metrics.json and the cleanup
         TrainingState(workdir).discard()
     report(f"{workdir}: already finished, reusing its metrics")
+    return metrics
+
+
+def _untested(metrics: dict) -> bool:
+    return (metrics["status"] != "diverged"
+            and not math.isfinite(metrics.get("test_accuracy") or math.nan))
+
+
+def add_test_metrics(workdir: pathlib.Path, metrics: dict,
+                     splits: TextSplits) -> dict:
+    """A finished run's metrics with its exported model's test figures,
+    recorded in `metrics.json`."""
+    metrics = {**metrics, **evaluate_on_test(workdir / "model.keras", splits)}
+    write_json(workdir / "metrics.json", metrics)
     return metrics
 
 
@@ -284,6 +309,9 @@ def write_run_files(workdir: pathlib.Path, config: Config,
         "precision": config.train.precision,
         # Whether each recurrent layer takes cuDNN on a GPU, and why not.
         "cudnn": cudnn_layers(config.model),
+        # What the numbers were made with: versions, and a hash of each
+        # split's texts and labels.
+        **provenance(splits),
     }
     write_json(workdir / "config.json",
                {"config": config.to_dict(), "runtime": runtime})
@@ -400,9 +428,11 @@ def train_model(model: keras.Model, data: RunData, *, initial_epoch: int,
 
 
 def evaluate_model(model: keras.Model, data: RunData, config: Config,
-                   rows: Sequence[dict], *, stopped_early: bool) -> dict:
-    """The run's metrics: its curves judged, and the test split evaluated
-    once training has ended (the model that is exported)."""
+                   rows: Sequence[dict], *, stopped_early: bool,
+                   evaluate_test: bool) -> dict:
+    """The run's metrics: its curves judged, and (with `evaluate_test`)
+    the test split evaluated once training has ended (the model that is
+    exported)."""
     objective = config.train.objective
     figures = verdict.analyze(rows, num_classes=data.num_classes,
                               objective=objective)
@@ -435,12 +465,39 @@ def evaluate_model(model: keras.Model, data: RunData, config: Config,
         "verdict": figures["verdict"],
         "verdict_reason": figures["verdict_reason"],
     }
-    if "test" in data.datasets and not diverged:
+    if evaluate_test and "test" in data.datasets and not diverged:
         test = model.evaluate(data.datasets["test"], verbose=0,
                               return_dict=True)
         metrics["test_loss"] = float(test["loss"])
         metrics["test_accuracy"] = float(test["accuracy"])
     return metrics
+
+
+def evaluate_on_test(model_path: pathlib.Path, splits: TextSplits) -> dict:
+    """The exported model at `model_path` on the test split, as a user
+    would run it (raw texts in): `{"test_loss", "test_accuracy"}`, NaN
+    when the data has no test split."""
+    if splits.test is None:
+        return {"test_loss": math.nan, "test_accuracy": math.nan}
+    model = keras.models.load_model(model_path)
+    probabilities = model.predict(np.asarray(splits.test.texts, dtype=object),
+                                  batch_size=256, verbose=0)
+    return score_probabilities(probabilities, splits.test.labels)
+
+
+def score_probabilities(probabilities: np.ndarray,
+                        labels: np.ndarray) -> dict:
+    """Cross-entropy and accuracy of predicted probabilities, as Keras
+    computes them (one sigmoid unit: class 1 above 0.5)."""
+    p = np.clip(probabilities.astype(np.float64), 1e-7, 1 - 1e-7)
+    if p.shape[-1] == 1:
+        p, y = p[:, 0], labels.astype(np.float64)
+        loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+        accuracy = np.mean((p > 0.5) == (y == 1))
+    else:
+        loss = -np.mean(np.log(p[np.arange(len(labels)), labels]))
+        accuracy = np.mean(np.argmax(p, axis=-1) == labels)
+    return {"test_loss": float(loss), "test_accuracy": float(accuracy)}
 
 
 def export_model(vectorizer: keras.layers.TextVectorization,

@@ -1,0 +1,79 @@
+"""The test split meets only the chosen model; what a number was made
+with (versions, split fingerprints)."""
+
+import json
+import math
+
+from data_pipeline.sources import load_splits
+from tuning.trial.config import apply_overrides
+from tuning.tune import run_study
+
+from helpers import study_spec
+
+
+def _rows(workdir):
+    return {r["trial_id"]: r for r in json.loads(
+        (workdir / "trials.json").read_text())}
+
+
+def test_only_the_chosen_model_meets_the_test_split(smoke_config, tmp_path):
+    """Real trials: none is evaluated on the test split but the one
+    `best/` takes; every run records its versions and data."""
+    config = apply_overrides(smoke_config, {"train.epochs": 1,
+                                            "data.max_examples": 200})
+    spec = study_spec(config, {"model.units": {"choice": [4, 8]}},
+                      backend="keras-tuner", algorithm="grid", max_trials=2,
+                      max_epochs=1)
+    lines = []
+    best = run_study(tmp_path, spec, report=lines.append)
+    rows = _rows(tmp_path)
+    assert len(rows) == 2
+    for trial_id, row in rows.items():
+        metrics = json.loads((tmp_path / "trials" / trial_id
+                              / "metrics.json").read_text())
+        if trial_id == best["trial_id"]:
+            assert 0 <= metrics["test_accuracy"] <= 1
+            assert row["test_accuracy"] == metrics["test_accuracy"]
+            assert best["test_accuracy"] == metrics["test_accuracy"]
+        else:
+            assert math.isnan(metrics["test_accuracy"])
+            assert row.get("test_accuracy") is None
+    saved = json.loads((tmp_path / "best" / "hparams.json").read_text())
+    assert saved["test_accuracy"] == best["test_accuracy"]
+    assert lines[-1].startswith(f"best: trial {best['trial_id']} "
+                                "(val_accuracy ")
+    assert f"test accuracy {best['test_accuracy']:.4f} (held out" in (
+        lines[-1])
+    # Versions and split fingerprints: once for the study, in every run.
+    splits = load_splits(config.data)
+    expected = {"train": splits.train.fingerprint(),
+                "validation": splits.validation.fingerprint(),
+                "test": splits.test.fingerprint()}
+    study = json.loads((tmp_path / "provenance.json").read_text())
+    assert study["fingerprints"] == expected
+    assert set(study["versions"]) == {"python", "tensorflow", "keras",
+                                      "keras_tuner", "ray", "rnntune"}
+    assert all(study["versions"].values())
+    for trial_id in rows:
+        runtime = json.loads((tmp_path / "trials" / trial_id
+                              / "config.json").read_text())["runtime"]
+        assert runtime["fingerprints"] == expected
+        assert runtime["versions"] == study["versions"]
+
+
+def test_a_fingerprint_follows_the_texts_their_order_and_labels():
+    import numpy as np
+
+    from data_pipeline.readers import Split
+
+    def split(texts, labels):
+        return Split(np.array(texts, dtype=object),
+                     np.array(labels, dtype="int32"))
+
+    one = split(["a b", "c"], [0, 1]).fingerprint()
+    assert one == split(["a b", "c"], [0, 1]).fingerprint()
+    assert len(one) == 64
+    for other in (split(["c", "a b"], [1, 0]), split(["a b", "c"], [1, 1]),
+                  split(["a", "b c"], [0, 1]), split(["a b"], [0])):
+        assert other.fingerprint() != one
+

@@ -35,6 +35,8 @@ class StudyOptions:
     max_consecutive_failures: int = 3
     retrain_best: bool = False
     seed: int = 0
+    confirm_top: int = 0
+    confirm_seeds: int = 3
     devices: str | None = None
     gpus_per_trial: float | None = None
     cpus_per_trial: float | None = None
@@ -73,7 +75,8 @@ class StudyOptions:
             max_epochs=(base.train.epochs if self.max_epochs is None
                         else self.max_epochs),
             max_consecutive_failures=self.max_consecutive_failures,
-            retrain_best=self.retrain_best, seed=self.seed)
+            retrain_best=self.retrain_best, seed=self.seed,
+            confirm_top=self.confirm_top, confirm_seeds=self.confirm_seeds)
 
     def argv(self) -> list[str]:
         """The options as `rnntune tune` arguments, defaults left out."""
@@ -198,6 +201,13 @@ def add_study_options(p) -> None:
                    "validation before exporting it")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the search algorithm")
+    p.add_argument("--confirm-top", type=int, default=0, metavar="K",
+                   help="after the search, retrain the K best trials' "
+                   "configurations with new seeds and choose best/ by "
+                   "their mean (the best of many noisy trials is "
+                   "optimistic)")
+    p.add_argument("--confirm-seeds", type=int, default=3, metavar="N",
+                   help="new seeds per confirmed configuration (default 3)")
     p.add_argument("--devices", default=None,
                    help=DEVICES_HELP + " (each trial's)")
     p.add_argument("--gpus-per-trial", type=float, default=None,

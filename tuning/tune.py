@@ -79,13 +79,15 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
         spec = load_spec(workdir)
         report(f"resuming the study in {workdir}")
     elif (workdir / "study.json").exists():
-        if load_spec(workdir).to_dict() != spec.to_dict():
+        if _search_part(load_spec(workdir)) != _search_part(spec):
             raise ConfigError(
                 f"{workdir} holds another study; resume it with "
                 f"`rnntune tune --resume --workdir {shlex.quote(str(workdir))}"
                 "` or choose "
                 "another --workdir")
         report(f"{workdir} holds this study already; resuming it")
+        if load_spec(workdir).to_dict() != spec.to_dict():
+            save_spec(workdir, spec)  # only what follows the search changed
         resume = True
     _require_backend(spec.backend)  # before anything is written
     for note in spec.space.notes():
@@ -115,9 +117,19 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
                      address=ray_address, runtime=runtime, report=report,
                      verbose=verbose, trial_function=trial_function)
     table.refresh()
+    if spec.confirm_top:
+        _confirm(workdir, spec, table, runtime, report, status,
+                 trial_function)
     report("")
     report(f"top trials by {spec.objective}:")
     report(format_top(table, spec.objective))
+    if spec.confirm_top:
+        from tuning.study.confirm import confirmed, format_confirmed
+
+        report("")
+        report("confirmed with new seeds (best/ takes the best mean):")
+        report(format_confirmed(confirmed(table, spec.objective),
+                                spec.objective))
     tester = TrialRunner(workdir, spec, table, report=report,
                          trial_function=trial_function)
     best = export_best(workdir, spec, table,
@@ -150,6 +162,34 @@ def record_versions_on_resume(workdir: pathlib.Path, *, report) -> None:
         record.setdefault("resumed_with", []).append(
             {"at": time.time(), "versions": now})
         write_json(path, record)
+
+
+# What may change when a finished or interrupted study is run again: the
+# steps after the search.
+AFTER_SEARCH = ("confirm_top", "confirm_seeds")
+
+
+def _search_part(spec: StudySpec) -> dict:
+    return {k: v for k, v in spec.to_dict().items() if k not in AFTER_SEARCH}
+
+
+def _confirm(workdir, spec, table, runtime, report, status,
+             trial_function) -> None:
+    """Trains the top trials' confirmation runs in this process."""
+    from tuning.study.confirm import confirm_top
+
+    strategy = None
+    if trial_function is None:
+        from tuning.trial.devices import make_strategy, parse_devices
+
+        strategy = make_strategy(parse_devices(runtime.devices))
+    runner = TrialRunner(workdir, spec, table, report=report,
+                         on_event=lambda trial_id, event: report(
+                             f"[trial {trial_id}: {event}]"),
+                         strategy=strategy, status=status,
+                         trial_function=trial_function)
+    confirm_top(spec, table, runner, report=report)
+    table.refresh()
 
 
 def _require_backend(backend: str) -> None:

@@ -6,6 +6,7 @@ import pathlib
 import shutil
 from collections.abc import Callable
 
+from tuning.study.confirm import confirmed
 from tuning.study.results import ResultsTable
 from tuning.study.spec import StudySpec
 from tuning.trial.config import from_dict
@@ -21,11 +22,12 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
     Without `spec.retrain_best` the best trial that exported a model is
     taken (a trial a scheduler stopped has none). With it, the best
     configuration of all is retrained on train + validation for its best
-    epoch count, and that model exported. `evaluate_chosen(trial_id)`
+    epoch count, and that model exported. With confirmations
+    (`spec.confirm_top`), `choose` says which. `evaluate_chosen(trial_id)`
     gives the chosen trial's metrics with its test figures
     (`TrialRunner.evaluate_chosen`).
     """
-    best = table.best(spec.objective, with_model=not spec.retrain_best)
+    best, confirmation = choose(workdir, spec, table)
     if best is None:
         report("no trial finished; nothing to export")
         return None
@@ -42,6 +44,7 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
             spec.objective: best["best_objective"],
             "best_epoch": best["best_epoch"],
             "retrained_on_train_and_validation": spec.retrain_best,
+            "confirmation": confirmation,
             "config": config.to_dict()}
     if spec.retrain_best:
         from tuning.trial.train import retrain_on_train_and_validation
@@ -64,6 +67,28 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
     os.replace(staging, out)
     mark_chosen(table, best["trial_id"], info["test_accuracy"])
     return info
+
+
+def choose(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable
+           ) -> tuple[dict | None, dict | None]:
+    """The trial whose model `best/` takes, and the confirmation figures
+    that chose its configuration (None without confirmations).
+
+    With confirmations, the configuration with the best mean over its
+    new seeds wins, and of its runs (the trial and its reruns) the one
+    with the best validation objective gives the model."""
+    groups = confirmed(table, spec.objective) if spec.confirm_top else []
+    if not groups:
+        return table.best(spec.objective,
+                          with_model=not spec.retrain_best), None
+    group = groups[0]
+    runs = [table.rows[group["trial_id"]],
+            *table.confirmations(group["trial_id"])]
+    if not spec.retrain_best:
+        runs = [r for r in runs if (workdir / "trials" / r["trial_id"]
+                                    / "model.keras").exists()] or runs
+    sign = 1 if spec.objective.endswith("loss") else -1
+    return min(runs, key=lambda r: sign * r["best_objective"]), group
 
 
 def mark_chosen(table: ResultsTable, trial_id: str,

@@ -43,6 +43,7 @@ METRICS = (
 STATUS = {
     "completed": api_pb2.STATUS_SUCCESS,
     "stopped early": api_pb2.STATUS_SUCCESS,  # ended normally, early
+    "confirmed": api_pb2.STATUS_SUCCESS,  # a top trial's rerun, finished
     "failed": api_pb2.STATUS_FAILURE,
 }
 

@@ -20,7 +20,7 @@ class Progress:
         self._done_before = self._done()
 
     def _done(self) -> int:
-        return len([r for r in self.table.rows.values()
+        return len([r for r in self.table.searched()
                     if r["status"] != RUNNING])
 
     def __call__(self, trial_id: str, event: str) -> None:

@@ -20,6 +20,7 @@ RUNNING = "running"
 COMPLETED = "completed"
 STOPPED_EARLY = "stopped early"
 FAILED = "failed"
+CONFIRMED = "confirmed"  # a top trial's configuration rerun with a new seed
 
 SUMMARY_FIELDS = ("best_objective", "best_epoch", "stopped_epoch",
                   "epochs_run", "final_accuracy_gap", "accuracy_gap_at_best",
@@ -28,7 +29,8 @@ SUMMARY_FIELDS = ("best_objective", "best_epoch", "stopped_epoch",
                   "wall_seconds")
 
 
-TEXT_COLUMNS = ("trial_id", "status", "reason", "verdict", "node")
+TEXT_COLUMNS = ("trial_id", "status", "reason", "verdict", "node",
+                "confirms")
 
 
 def _parse_cell(text: str):
@@ -134,7 +136,8 @@ class ResultsTable:
     @property
     def columns(self) -> list[str]:
         return ["trial_id", "status", "reason", *self.keys,
-                *SUMMARY_FIELDS, "node", "started_at", "ended_at"]
+                *SUMMARY_FIELDS, "confirms", "seed", "node", "started_at",
+                "ended_at"]
 
     @contextlib.contextmanager
     def _locked(self):
@@ -175,8 +178,20 @@ class ResultsTable:
         return count
 
     def finished(self) -> list[dict]:
+        """The search's finished trials (confirmations aside)."""
         return [r for r in self.rows.values()
                 if r["status"] in (COMPLETED, STOPPED_EARLY)]
+
+    def searched(self) -> list[dict]:
+        """The search's trials, whatever their status (confirmations
+        aside)."""
+        return [r for r in self.rows.values() if not r.get("confirms")]
+
+    def confirmations(self, trial_id: str) -> list[dict]:
+        """The finished confirmation runs of the trial `trial_id`."""
+        return [r for r in self.rows.values()
+                if r.get("confirms") == trial_id
+                and r["status"] == CONFIRMED]
 
     def best(self, objective: str, *, with_model: bool = False
              ) -> dict | None:

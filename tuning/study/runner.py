@@ -14,7 +14,8 @@ import json
 import pathlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from data_pipeline.config import DataConfig
 from data_pipeline.sources import TextSplits, load_splits
@@ -22,7 +23,7 @@ from tuning.study.results import (COMPLETED, FAILED, RUNNING, STOPPED_EARLY,
                                   ResultsTable, failure_reason,
                                   summary_fields)
 from tuning.study.spec import StudySpec
-from tuning.trial.config import from_dict
+from tuning.trial.config import apply_overrides, from_dict
 
 # trial_function(config, workdir, *, report, epoch_hooks, keep_state,
 # evaluate_test) -> metrics, as `train_and_evaluate` takes and returns them.
@@ -108,11 +109,12 @@ class TrialRunner:
     def trial_dir(self, trial_id: str) -> pathlib.Path:
         return self.workdir / "trials" / trial_id
 
-    def start(self, trial_id: str, values) -> None:
+    def start(self, trial_id: str, values, **fields) -> None:
+        """Records the trial running (with `fields` in its row)."""
         active = self.spec.space.active(values)
         self.table.update(trial_id, status=RUNNING, reason="",
                           node=socket.gethostname(), started_at=time.time(),
-                          ended_at=None, **active)
+                          ended_at=None, **active, **fields)
         from tuning.study import hparams  # TensorFlow: where it records
 
         hparams.start_session(
@@ -131,13 +133,20 @@ class TrialRunner:
         self.on_event(trial_id, status + (f" ({reason})" if reason else ""))
 
     def train(self, trial_id: str, values, *, epochs: int | None = None,
-              epoch_hooks=(), keep_state: bool = False) -> dict:
+              epoch_hooks=(), keep_state: bool = False,
+              overrides: Mapping[str, Any] | None = None) -> dict:
         """Trains the trial; raises `TrialFailed` if it raises or diverges.
+
+        Args:
+            overrides: config keys set over the sampled values (a
+                confirmation's `train.seed`).
 
         Returns:
             The trial's metrics.
         """
         config = self.spec.trial_config(values, epochs=epochs)
+        if overrides:
+            config = apply_overrides(config, overrides)
 
         def prefixed(line):
             self.report(f"  [trial {trial_id}] {line}")
@@ -180,7 +189,6 @@ class TrialRunner:
 
         # A finished trial (reused, or evaluated on test) needs no ids.
         finished = check_workdir(workdir, config) is not None
-
         # Free the previous trial's graphs and layers: without this a long
         # study grows the process's memory trial after trial.
         keras.backend.clear_session(free_memory=True)

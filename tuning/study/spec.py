@@ -51,6 +51,11 @@ class StudySpec:
         retrain_best: retrain the best configuration on train +
             validation before exporting it.
         seed: seed of the search algorithm.
+        confirm_top: after the search, retrain the configurations of the
+            this many best trials with `confirm_seeds` new seeds each
+            (`tuning.study.confirm`), and choose `best/` by their mean;
+            0 for none.
+        confirm_seeds: new seeds per confirmed configuration.
     """
 
     base: Config
@@ -63,6 +68,8 @@ class StudySpec:
     max_consecutive_failures: int = 3
     retrain_best: bool = False
     seed: int = 0
+    confirm_top: int = 0
+    confirm_seeds: int = 3
 
     def __post_init__(self):
         if self.backend not in ALGORITHMS:
@@ -85,6 +92,13 @@ class StudySpec:
         if self.max_consecutive_failures < 1:
             raise ConfigError("max_consecutive_failures: expected an "
                               "integer >= 1")
+        if not 0 <= self.confirm_top <= self.max_trials:
+            raise ConfigError(
+                f"--confirm-top {self.confirm_top}: expected an integer "
+                f"from 0 (none) to --max-trials ({self.max_trials})")
+        if self.confirm_seeds < 1:
+            raise ConfigError(f"--confirm-seeds {self.confirm_seeds}: "
+                              "expected an integer >= 1")
 
     @property
     def mode(self) -> str:
@@ -106,6 +120,8 @@ class StudySpec:
             "objective": self.objective, "max_epochs": self.max_epochs,
             "max_consecutive_failures": self.max_consecutive_failures,
             "retrain_best": self.retrain_best, "seed": self.seed,
+            "confirm_top": self.confirm_top,
+            "confirm_seeds": self.confirm_seeds,
         }
 
     @classmethod

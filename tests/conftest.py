@@ -58,6 +58,14 @@ def smoke_config() -> Config:
 
 
 @pytest.fixture(scope="session")
+def two_replicas():
+    """One MirroredStrategy over the two logical CPUs for every test that
+    trains on it: two strategies training in one process can mix up their
+    collective ops (a shape mismatch between unrelated batches)."""
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+@pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, smoke_config):
     """One finished training run shared by the tests that only read it."""
     from tuning.trial.train import train_and_evaluate

@@ -100,6 +100,7 @@ def fake_trial(config, workdir, *, report, epoch_hooks=(),
         if evaluate_test and not math.isfinite(
                 finished.get("test_accuracy") or math.nan):
             finished["test_accuracy"] = finished["best_val_accuracy"]
+            finished["test_loss"] = finished["best_val_loss"]
             write_json(workdir / "metrics.json", finished)
         if not keep_state:
             TrainingState(workdir).discard()
@@ -162,6 +163,8 @@ def fake_trial(config, workdir, *, report, epoch_hooks=(),
         "final_accuracy_gap": rows[-1]["accuracy_gap"],
         "test_accuracy": (top["val_accuracy"]  # made up, as the rest
                           if evaluate_test and not diverged else math.nan),
+        "test_loss": (top["val_loss"] if evaluate_test and not diverged
+                      else math.nan),
         "overfit_onset_epoch": figures["overfit_onset_epoch"],
         "gap_slope": figures["gap_slope"], "verdict": figures["verdict"],
         "verdict_reason": figures["verdict_reason"], "wall_seconds": 0.01,

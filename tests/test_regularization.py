@@ -8,7 +8,6 @@ import types
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tuning.trial.callbacks import plateau_learning_rate
 from tuning.trial.config import (ConfigError, Config, TrainConfig,
@@ -136,9 +135,9 @@ KNOBS = {"model.embedding_dropout": 0.2, "model.pooling": "max",
 
 
 def test_every_knob_trains_on_two_replicas_and_the_model_predicts(
-        smoke_config, tmp_path):
+        smoke_config, tmp_path, two_replicas):
     config = apply_overrides(smoke_config, KNOBS)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_replicas
     metrics = train_and_evaluate(config, tmp_path / "run", strategy=strategy,
                                  report=lambda _: None)
     assert metrics["status"] == "completed" and metrics["epochs_run"] == 2

@@ -151,9 +151,10 @@ def test_a_diverging_run_is_recorded_and_exports_nothing(smoke_config,
     assert (tmp_path / "metrics.json").exists()
 
 
-def test_mirrored_strategy_over_two_cpu_devices(smoke_config, tmp_path):
+def test_mirrored_strategy_over_two_cpu_devices(smoke_config, tmp_path,
+                                                two_replicas):
     assert len(tf.config.list_logical_devices("CPU")) == 2
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_replicas
     metrics = train_and_evaluate(smoke_config, tmp_path, strategy=strategy,
                                  report=lambda _: None)
     runtime = json.loads((tmp_path / "config.json").read_text())["runtime"]

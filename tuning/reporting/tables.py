@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 
+from tuning.study.confirm import top_trials
 from tuning.study.results import ResultsTable
 
 GAP = "+.4f"  # every train - validation gap, everywhere: +0.0718
@@ -27,10 +28,7 @@ def format_table(headers: Sequence[str],
 
 def format_top(table: ResultsTable, objective: str, n: int = 5) -> str:
     """The best `n` finished trials of a study's table."""
-    sign = 1 if objective.endswith("loss") else -1
-    rows = sorted((r for r in table.finished()
-                   if r.get("best_objective") is not None),
-                  key=lambda r: sign * r["best_objective"])[:n]
+    rows = top_trials(table, objective, n)
 
     def gap(value):
         return "" if value is None else format(value, GAP)

@@ -25,6 +25,7 @@ from tuning.trial.config import Config, apply_overrides
 from tuning.trial.files import format_duration, write_atomic, write_json
 from tuning.trial.history import read_history
 from tuning.trial.train import train_and_evaluate
+from tuning.trial.verdict import rank
 from tuning.trial.workdir import check_workdir, hold
 
 COLUMNS = ("cell", "parameters", "best_val_accuracy", "best_epoch",
@@ -113,13 +114,13 @@ def choose(rows: list[dict], results: dict[str, dict],
     makes it."""
     for row in rows:
         row["chosen"], row["test_accuracy"] = False, math.nan
-    sign = 1 if objective.endswith("loss") else -1
     ranked = [r for r in rows if results[r["cell"]]["status"] == "completed"
               and not math.isnan(results[r["cell"]]["best_objective"])]
     if not ranked:
         return
     best = min(ranked,
-               key=lambda r: sign * results[r["cell"]]["best_objective"])
+               key=lambda r: rank(objective,
+                                 results[r["cell"]]["best_objective"]))
     best["chosen"] = True
     cell = best["cell"]
     best["test_accuracy"] = train_and_evaluate(

@@ -20,15 +20,15 @@ from tuning.study.results import CONFIRMED, ResultsTable
 from tuning.study.runner import TrialFailed, TrialRunner
 from tuning.study.spec import StudySpec
 from tuning.trial.config import from_dict
+from tuning.trial.verdict import rank
 
 
 def top_trials(table: ResultsTable, objective: str, k: int) -> list[dict]:
     """The `k` finished search trials with the best objective, best
     first."""
-    sign = 1 if objective.endswith("loss") else -1
     return sorted((r for r in table.finished()
                    if r.get("best_objective") is not None),
-                  key=lambda r: sign * r["best_objective"])[:k]
+                  key=lambda r: rank(objective, r["best_objective"]))[:k]
 
 
 def confirmation_id(trial_id: str, k: int) -> str:
@@ -83,8 +83,7 @@ def confirmed(table: ResultsTable, objective: str) -> list[dict]:
             "runs": len(figures), "mean": statistics.mean(figures),
             "std": statistics.stdev(figures) if len(figures) > 1 else 0.0,
             "values": values})
-    sign = 1 if objective.endswith("loss") else -1
-    return sorted(groups, key=lambda g: sign * g["mean"])
+    return sorted(groups, key=lambda g: rank(objective, g["mean"]))
 
 
 def format_confirmed(groups: list[dict], objective: str) -> str:

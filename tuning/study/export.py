@@ -11,6 +11,7 @@ from tuning.study.results import ResultsTable
 from tuning.study.spec import StudySpec
 from tuning.trial.config import from_dict
 from tuning.trial.files import json_safe, write_json
+from tuning.trial.verdict import rank
 
 
 def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
@@ -87,8 +88,8 @@ def choose(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable
     if not spec.retrain_best:
         runs = [r for r in runs if (workdir / "trials" / r["trial_id"]
                                     / "model.keras").exists()] or runs
-    sign = 1 if spec.objective.endswith("loss") else -1
-    return min(runs, key=lambda r: sign * r["best_objective"]), group
+    return min(runs, key=lambda r: rank(spec.objective,
+                                        r["best_objective"])), group
 
 
 def mark_chosen(table: ResultsTable, trial_id: str,

@@ -14,6 +14,7 @@ from typing import Any
 from tuning.study.space import SearchSpace
 from tuning.trial.config import ConfigError, from_dict
 from tuning.trial.files import json_safe, write_atomic, write_json
+from tuning.trial.verdict import rank
 
 # Status words of the results table.
 RUNNING = "running"
@@ -205,8 +206,7 @@ class ResultsTable:
                                         ).exists())]
         if not rows:
             return None
-        sign = 1 if objective.endswith("loss") else -1
-        return min(rows, key=lambda r: sign * r["best_objective"])
+        return min(rows, key=lambda r: rank(objective, r["best_objective"]))
 
 
 def summary_fields(metrics: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from tuning.study import space as space_module
 from tuning.study.space import SearchSpace
 from tuning.trial.config import OBJECTIVES, Config, ConfigError, from_dict
 from tuning.trial.files import write_json
+from tuning.trial.verdict import minimizes
 
 Backend = Literal["keras-tuner", "ray"]
 ALGORITHMS: dict[str, tuple[str, ...]] = {
@@ -102,7 +103,7 @@ class StudySpec:
 
     @property
     def mode(self) -> str:
-        return "min" if self.objective.endswith("loss") else "max"
+        return "min" if minimizes(self.objective) else "max"
 
     def trial_config(self, values: Mapping[str, Any], *,
                      epochs: int | None = None) -> Config:

@@ -67,12 +67,23 @@ def judge(rows: Sequence[Mapping[str, float]], *,
         f"validation loss within {VAL_LOSS_RISE - 1:.0%} of its minimum")
 
 
+def minimizes(objective: str) -> bool:
+    """Whether lower is better for `objective` (a loss) or higher (an
+    accuracy)."""
+    return objective.endswith("loss")
+
+
+def rank(objective: str, value: float) -> float:
+    """Sort key of a value of `objective`: the best sorts first."""
+    return value if minimizes(objective) else -value
+
+
 def _is_better(objective: str, value: float, best: float) -> bool:
     if math.isnan(value):
         return False
     if math.isnan(best):
         return True
-    return value < best if objective.endswith("loss") else value > best
+    return rank(objective, value) < rank(objective, best)
 
 
 def best_row(rows, objective: str) -> dict | None:

@@ -347,6 +347,12 @@ def failure_space(csv_path, tmp_path):
     }
 
 
+def trial_rows(workdir) -> dict[str, dict]:
+    """A study's results table (`trials.json`), by trial id."""
+    return {r["trial_id"]: r for r in json.loads(
+        (pathlib.Path(workdir) / "trials.json").read_text())}
+
+
 def history_epochs(workdir):
     return {d.name: [r["epoch"] for r in read_history(d / "history.csv")]
             for d in sorted((workdir / "trials").iterdir())

@@ -12,7 +12,7 @@ from tuning.study.results import ResultsTable
 from tuning.trial.config import apply_overrides
 from tuning.tune import run_study
 
-from helpers import TINY_SPACE, fake_trial, study_spec
+from helpers import TINY_SPACE, fake_trial, study_spec, trial_rows
 
 cloudpickle.register_pickle_by_value(helpers)  # for Ray's workers
 
@@ -34,13 +34,8 @@ def ray_cluster():
     ray.shutdown()
 
 
-def _rows(workdir):
-    return {r["trial_id"]: r for r in json.loads(
-        (workdir / "trials.json").read_text())}
-
-
 def _check_confirmations(workdir, spec, best, lines):
-    rows = _rows(workdir)
+    rows = trial_rows(workdir)
     table = ResultsTable(workdir, spec.space)
     top = [r["trial_id"] for r in top_trials(table, spec.objective, 2)]
     runs = {tid: r for tid, r in rows.items() if r.get("confirms")}
@@ -99,7 +94,7 @@ def test_confirmations_added_to_a_finished_study_and_resumed(base,
                       algorithm="random", max_trials=4)
     run_study(tmp_path, spec, report=lambda _: None,
               trial_function=fake_trial)
-    searched = _rows(tmp_path)
+    searched = trial_rows(tmp_path)
     confirming = study_spec(base, TINY_SPACE, backend="keras-tuner",
                             algorithm="random", max_trials=4,
                             confirm_top=2, confirm_seeds=2)
@@ -108,7 +103,7 @@ def test_confirmations_added_to_a_finished_study_and_resumed(base,
                      trial_function=fake_trial)
     assert any("holds this study already" in line for line in lines)
     _check_confirmations(tmp_path, confirming, best, lines)
-    rows = _rows(tmp_path)
+    rows = trial_rows(tmp_path)
     for trial_id, row in searched.items():  # the search did not run again
         assert rows[trial_id]["ended_at"] == row["ended_at"]
     # Interrupted before its last rerun: only that one runs on resume.
@@ -120,7 +115,7 @@ def test_confirmations_added_to_a_finished_study_and_resumed(base,
               trial_function=fake_trial)
     assert "confirming the top 2 trial(s) with 2 new seed(s) each: 1 " \
         "run(s) to go" in lines
-    after = _rows(tmp_path)
+    after = trial_rows(tmp_path)
     assert after[last]["status"] == "confirmed"
     for run_id, row in rows.items():
         if run_id != last and row.get("confirms"):

@@ -8,12 +8,7 @@ from data_pipeline.sources import load_splits
 from tuning.trial.config import apply_overrides
 from tuning.tune import run_study
 
-from helpers import study_spec
-
-
-def _rows(workdir):
-    return {r["trial_id"]: r for r in json.loads(
-        (workdir / "trials.json").read_text())}
+from helpers import study_spec, trial_rows
 
 
 def test_only_the_chosen_model_meets_the_test_split(smoke_config, tmp_path):
@@ -26,7 +21,7 @@ def test_only_the_chosen_model_meets_the_test_split(smoke_config, tmp_path):
                       max_epochs=1)
     lines = []
     best = run_study(tmp_path, spec, report=lines.append)
-    rows = _rows(tmp_path)
+    rows = trial_rows(tmp_path)
     assert len(rows) == 2
     for trial_id, row in rows.items():
         metrics = json.loads((tmp_path / "trials" / trial_id

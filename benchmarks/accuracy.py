@@ -34,6 +34,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from tuning.trial.noise import QuietStderr  # noqa: E402
+
+if __name__ == "__main__":  # before TensorFlow loads: its chatter goes
+    QuietStderr()
+
 from launch.presets import get_preset  # noqa: E402
 from tuning.trial.config import ConfigError, apply_overrides  # noqa: E402
 

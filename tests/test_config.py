@@ -88,12 +88,15 @@ def test_presets_and_their_smoke_twins(name):
     smoke = get_preset(name, smoke=True)
     assert smoke == smoke_variant(config)
     for key in ("data.source", "model.cell", "model.mask_zero",
-                "model.dropout", "train.early_stopping_patience"):
+                "model.dropout", "model.embedding_dropout",
+                "train.weight_decay", "train.lr_schedule",
+                "train.early_stopping_patience"):
         assert smoke.flat()[key] == config.flat()[key], key
     # A budget of tokens: short texts get more examples.
     assert smoke.data.max_examples * smoke.data.sequence_length == 300_000
     assert smoke.model.units <= 16 and smoke.train.epochs == 3
     assert smoke.model.pooling == "mean"
+    assert smoke.model.bidirectional is False  # seconds, not minutes
 
 
 def test_better_default_masks_padding():

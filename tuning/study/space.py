@@ -308,6 +308,18 @@ SPACES: dict[str, tuple[str, dict]] = {
                                                          "cosine",
                                                          "plateau"]},
                     }),
+    "pooled": ("for long texts and few trials: GRU or LSTM read through a "
+               "max, attention or mean pooling, token and layer dropout, "
+               "weight decay, learning rate (the base sets the rest)", {
+                   "model.cell": {"choice": ["gru", "lstm"]},
+                   "model.pooling": {"choice": ["max", "attention",
+                                                "mean"]},
+                   "model.embedding_dropout": {"choice": [0.0, 0.2, 0.4]},
+                   "model.dropout": {"float": [0.2, 0.5], "step": 0.1},
+                   "train.learning_rate": {"float": [5e-4, 3e-3],
+                                           "log": True},
+                   "train.weight_decay": {"choice": [0.0, 0.01, 0.05]},
+               }),
     "tiny": ("two cells and two widths: a few seconds per trial, for "
              "smoke runs and CI", {
                  "model.cell": {"choice": ["gru", "lstm"]},

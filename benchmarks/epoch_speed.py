@@ -34,10 +34,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from data_pipeline.config import DataConfig  # noqa: E402
 from data_pipeline.pipeline import (  # noqa: E402
     VectorizedSplits, bucketed_batches, bucketed_epoch, text_lengths)
 from data_pipeline.sources import load_splits  # noqa: E402
-from data_pipeline.config import DataConfig  # noqa: E402
 from models.builder import build_model  # noqa: E402
 from models.config import ModelConfig  # noqa: E402
 from tuning.trial.config import Config, TrainConfig  # noqa: E402

@@ -26,9 +26,7 @@ from tuning.trial.verdict import rank
 def top_trials(table: ResultsTable, objective: str, k: int) -> list[dict]:
     """The `k` finished search trials with the best objective, best
     first."""
-    return sorted((r for r in table.finished()
-                   if r.get("best_objective") is not None),
-                  key=lambda r: rank(objective, r["best_objective"]))[:k]
+    return table.ranked(objective)[:k]
 
 
 def confirmation_id(trial_id: str, k: int) -> str:

@@ -194,19 +194,21 @@ class ResultsTable:
                 if r.get("confirms") == trial_id
                 and r["status"] == CONFIRMED]
 
+    def ranked(self, objective: str) -> list[dict]:
+        """The finished trials with a figure for `objective`, best first
+        (ties in table order)."""
+        return sorted((r for r in self.finished()
+                       if r.get("best_objective") is not None),
+                      key=lambda r: rank(objective, r["best_objective"]))
+
     def best(self, objective: str, *, with_model: bool = False
              ) -> dict | None:
         """The finished trial with the best objective; with `with_model`,
         among those that exported a model (a trial a scheduler stopped
         did not)."""
-        rows = [r for r in self.finished()
-                if r.get("best_objective") is not None and not (
-                    with_model and not (self.workdir / "trials"
-                                        / r["trial_id"] / "model.keras"
-                                        ).exists())]
-        if not rows:
-            return None
-        return min(rows, key=lambda r: rank(objective, r["best_objective"]))
+        return next((r for r in self.ranked(objective) if not with_model
+                     or (self.workdir / "trials" / r["trial_id"]
+                         / "model.keras").exists()), None)
 
 
 def summary_fields(metrics: Mapping[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from tuning.trial.noise import QuietStderr  # noqa: E402
 if __name__ == "__main__":  # before TensorFlow loads: its chatter goes
     QuietStderr()
 
+from launch.common import USER_ERRORS  # noqa: E402
 from launch.presets import get_preset  # noqa: E402
 from tuning.trial.config import ConfigError, apply_overrides  # noqa: E402
 
@@ -121,8 +122,11 @@ def main(argv=None) -> int:
         parser.error(str(e))
     with tempfile.TemporaryDirectory() as scratch:
         workdir = pathlib.Path(args.workdir or scratch)
-        results = {name: run_preset(name, args.seeds, args.set, workdir,
-                                    quick=args.quick) for name in names}
+        try:  # e.g. a --workdir that holds runs of other settings
+            results = {name: run_preset(name, args.seeds, args.set, workdir,
+                                        quick=args.quick) for name in names}
+        except USER_ERRORS as e:
+            parser.exit(2, f"accuracy.py: error: {e}\n")
     print()
     if args.set:
         print("overrides: " + " ".join(args.set))

@@ -53,7 +53,7 @@ ANCHORS = {
                         ("NBSVM-bi (Wang & Manning 2012)", 79.4)],
 }
 GOALS = {"imdb": 90.0, "rotten_tomatoes": 80.0}
-QUICK = ["data.max_examples=4000"]
+QUICK = ["data.max_examples=4000", "train.min_examples_seen=0"]
 
 
 def run_preset(name: str, seeds: int, overrides: list[str],

@@ -194,7 +194,9 @@ def add_study_options(p) -> None:
     p.add_argument("--objective", default=OBJECTIVES[0],
                    choices=OBJECTIVES)
     p.add_argument("--max-epochs", type=int, default=None,
-                   help="epochs per trial (default: the preset's)")
+                   help="epochs per trial (default: the preset's "
+                   "train.epochs; train.min_examples_seen does not apply "
+                   "to trials)")
     p.add_argument("--max-consecutive-failures", type=int, default=3)
     p.add_argument("--retrain-best", action="store_true",
                    help="retrain the best configuration on train + "

@@ -47,6 +47,8 @@ def test_typed_overrides_as_tuners_give_them():
                            "rotten_tomatoes, directory, csv, aclimdb"),
     ("data.source=csv", "data.path=None: expected a path"),
     ("train.epochs=1.5", "train.epochs='1.5': expected an integer"),
+    ("train.min_examples_seen=-1", "train.min_examples_seen=-1: expected "
+                                   "an integer >= 0 (0 for none)"),
     ("model.units", "malformed override 'model.units': expected key=value"),
 ])
 def test_bad_overrides_name_key_and_accepted(override, expected):
@@ -69,6 +71,31 @@ def test_every_key_is_listed_once():
     listed = keys()
     assert len(listed) == len(set(listed))
     assert {"model.cell", "data.source", "train.epochs"} <= set(listed)
+
+
+def test_min_examples_seen_adds_epochs_only_to_small_corpora():
+    train = apply_overrides(Config(), {"train.epochs": 4,
+                                       "train.min_examples_seen": 72000}).train
+    assert train.epochs_for(18000) == 4  # four epochs reach it
+    assert train.epochs_for(100000) == 4  # epochs stay the floor
+    assert train.epochs_for(2880) == 25
+    assert train.epochs_for(7000) == 11  # rounded up
+    assert Config().train.epochs_for(10) == Config().train.epochs
+    # The presets train their own epochs on their own data (25,000 IMDB
+    # reviews and 8,530 sentences, less 10 % test and 20 % validation).
+    assert get_preset("imdb").train.epochs_for(18000) == 4
+    assert get_preset("rotten_tomatoes").train.epochs_for(6141) == 10
+
+
+def test_a_study_trial_trains_the_epochs_its_search_gives():
+    from helpers import TINY_SPACE, study_spec
+
+    base = apply_overrides(Config(), {"train.min_examples_seen": 72000})
+    spec = study_spec(base, TINY_SPACE, backend="keras-tuner",
+                      algorithm="random", max_trials=2, max_epochs=3)
+    config = spec.trial_config({"model.cell": "gru", "model.units": 4,
+                                "train.learning_rate": 1e-3}, epochs=2)
+    assert (config.train.epochs, config.train.min_examples_seen) == (2, 0)
 
 
 def test_seed_preset_is_the_notebook():
@@ -95,6 +122,7 @@ def test_presets_and_their_smoke_twins(name):
     # A budget of tokens: short texts get more examples.
     assert smoke.data.max_examples * smoke.data.sequence_length == 300_000
     assert smoke.model.units <= 16 and smoke.train.epochs == 3
+    assert smoke.train.epochs_for(smoke.data.max_examples) == 3
     assert smoke.model.pooling == "mean"
     assert smoke.model.bidirectional is False  # seconds, not minutes
 

@@ -138,6 +138,27 @@ def test_early_stopping_records_best_and_stop_epoch(smoke_config, tmp_path):
     assert len(read_history(tmp_path / "history.csv")) == 3
 
 
+def test_a_small_corpus_gets_the_epochs_min_examples_seen_asks(
+        smoke_config, tmp_path):
+    # helpers.SMALL: 400 texts, 288 of them for training, 2 epochs; 700
+    # examples' worth takes 3.
+    config = apply_overrides(smoke_config, {"train.min_examples_seen": 700})
+    lines = []
+    metrics = train_and_evaluate(config, tmp_path, report=lines.append)
+    assert ("train.min_examples_seen=700: 288 training texts, so up to 3 "
+            "epochs rather than 2") in lines
+    assert metrics["epochs_run"] == 3
+    assert len(read_history(tmp_path / "history.csv")) == 3
+    # The run records the config as given, and is reused by it.
+    recorded = json.loads((tmp_path / "config.json").read_text())["config"]
+    assert recorded["train"]["epochs"] == 2
+    assert recorded["train"]["min_examples_seen"] == 700
+    lines.clear()
+    assert train_and_evaluate(config, tmp_path, report=lines.append
+                              )["epochs_run"] == 3
+    assert lines == [f"{tmp_path}: already finished, reusing its metrics"]
+
+
 def test_a_diverging_run_is_recorded_and_exports_nothing(smoke_config,
                                                          tmp_path):
     config = apply_overrides(smoke_config, {

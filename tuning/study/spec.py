@@ -107,11 +107,13 @@ class StudySpec:
 
     def trial_config(self, values: Mapping[str, Any], *,
                      epochs: int | None = None) -> Config:
-        """The config of a trial with these sampled values."""
+        """The config of a trial with these sampled values. It trains the
+        epochs the search gives it (`train.min_examples_seen` is the
+        single runs' rule; a scheduler's rungs count epochs)."""
         config = self.space.configure(self.base, values)
         return dataclasses.replace(config, train=dataclasses.replace(
             config.train, epochs=epochs or self.max_epochs,
-            objective=self.objective))
+            min_examples_seen=0, objective=self.objective))
 
     def to_dict(self) -> dict:
         return {

@@ -46,6 +46,13 @@ class TrainConfig:
 
     Attributes:
         epochs: maximum number of epochs.
+        min_examples_seen: train at least this many examples' worth
+            (epochs x training texts): a corpus too small for `epochs` to
+            reach it gets more epochs, `ceil(min_examples_seen / texts)`,
+            so a preset sized for a large corpus still learns on a few
+            thousand texts (early stopping and the cosine schedule follow
+            the larger count). 0 for exactly `epochs`. A study's trials
+            train the epochs the search gives them instead.
         batch_size: examples per step on each replica; the global batch is
             this times the number of replicas.
         learning_rate: optimizer step size.
@@ -81,6 +88,7 @@ class TrainConfig:
     """
 
     epochs: int = 10
+    min_examples_seen: int = 0
     batch_size: int = 128
     learning_rate: float = 1e-3
     optimizer: Optimizer = "adam"
@@ -97,6 +105,8 @@ class TrainConfig:
 
     def __post_init__(self):
         _require(self.epochs >= 1, "epochs", self.epochs, "an integer >= 1")
+        _require(self.min_examples_seen >= 0, "min_examples_seen",
+                 self.min_examples_seen, "an integer >= 0 (0 for none)")
         _require(self.batch_size >= 1, "batch_size", self.batch_size,
                  "an integer >= 1")
         _require(self.learning_rate > 0, "learning_rate",
@@ -118,6 +128,14 @@ class TrainConfig:
         _require(self.early_stopping_patience >= 0,
                  "early_stopping_patience", self.early_stopping_patience,
                  "an integer >= 0 (0 disables early stopping)")
+
+    def epochs_for(self, train_examples: int) -> int:
+        """The epochs to train on `train_examples` texts: `epochs`, or
+        more where `min_examples_seen` asks for them."""
+        if not self.min_examples_seen or train_examples < 1:
+            return self.epochs
+        return max(self.epochs,
+                   math.ceil(self.min_examples_seen / train_examples))
 
 
 SECTIONS: dict[str, type] = {

@@ -121,6 +121,9 @@ def train_and_evaluate(
     state = TrainingState(workdir)
     done = open_workdir(workdir, state)
     write_run_files(workdir, config, data)
+    # From here on the epochs are those of this corpus (config.json keeps
+    # the config as given, which a resume compares).
+    config = sized_to_corpus(config, len(data.splits.train), report=report)
     model = create_model(config, data, state if done else None)
     recorder, best, epochs = plan_epochs(config, workdir, done,
                                          report=report)
@@ -226,6 +229,20 @@ def prepare_data(config: Config, strategy: tf.distribute.Strategy, *,
         global_batch_size=global_batch_size,
         learning_rate=config.train.learning_rate * (
             replicas if config.train.scale_learning_rate else 1))
+
+
+def sized_to_corpus(config: Config, train_examples: int, *,
+                    report: Report) -> Config:
+    """`config` training the epochs `train.min_examples_seen` asks of
+    `train_examples` texts (said when they are more than `train.epochs`)."""
+    epochs = config.train.epochs_for(train_examples)
+    if epochs == config.train.epochs:
+        return config
+    report(f"train.min_examples_seen={config.train.min_examples_seen}: "
+           f"{train_examples} training texts, so up to {epochs} epochs "
+           f"rather than {config.train.epochs}")
+    return dataclasses.replace(config, train=dataclasses.replace(
+        config.train, epochs=epochs, min_examples_seen=0))
 
 
 def warn_of_slow_kernels(config: Config, *, report: Report) -> None:
@@ -543,8 +560,8 @@ def retrain_on_train_and_validation(config: Config, workdir, *, epochs: int,
         labels=np.concatenate([splits.train.labels,
                                splits.validation.labels])))
     config = dataclasses.replace(config, train=dataclasses.replace(
-        config.train, epochs=max(1, epochs), early_stopping_patience=0,
-        restore_best_weights=False))
+        config.train, epochs=max(1, epochs), min_examples_seen=0,
+        early_stopping_patience=0, restore_best_weights=False))
     return train_and_evaluate(config, workdir, splits=merged, report=report)
 
 

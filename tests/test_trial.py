@@ -138,6 +138,16 @@ def test_early_stopping_records_best_and_stop_epoch(smoke_config, tmp_path):
     assert len(read_history(tmp_path / "history.csv")) == 3
 
 
+def test_patience_spent_at_the_last_epoch_is_no_early_stop(smoke_config,
+                                                           tmp_path):
+    config = apply_overrides(smoke_config, {
+        "train.learning_rate": 1e-12, "train.epochs": 3,
+        "train.early_stopping_patience": 2})
+    metrics = train_and_evaluate(config, tmp_path, report=lambda _: None)
+    assert (metrics["epochs_run"], metrics["best_epoch"]) == (3, 1)
+    assert metrics["stopped_early"] is False
+
+
 def test_a_small_corpus_gets_the_epochs_min_examples_seen_asks(
         smoke_config, tmp_path):
     # helpers.SMALL: 400 texts, 288 of them for training, 2 epochs; 700

@@ -94,8 +94,14 @@ class BestEpoch(keras.callbacks.Callback):
         return bool(self.patience and best is not None
                     and rows[-1]["epoch"] - best["epoch"] >= self.patience)
 
+    def _stops_early(self) -> bool:
+        """Patience spent before the last planned epoch (spent at the
+        last, the run simply ends)."""
+        return (self.patience_spent()
+                and self.recorder.rows[-1]["epoch"] < self.recorder.epochs)
+
     def on_train_begin(self, logs=None):
-        self.stopped_early = self.patience_spent()  # a resumed early stop
+        self.stopped_early = self._stops_early()  # a resumed early stop
 
     def on_epoch_end(self, epoch, logs=None):
         rows = self.recorder.rows
@@ -103,7 +109,7 @@ class BestEpoch(keras.callbacks.Callback):
             save_weights_atomic(self.model, self.weights_path)
         if self.patience_spent():
             self.model.stop_training = True
-            self.stopped_early = True
+            self.stopped_early = self._stops_early()
 
     def on_train_end(self, logs=None):
         rows = self.recorder.rows

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from tuning.trial.config import (SECTIONS, Config, ConfigError,
                                  apply_overrides, coerce_value, split_key)
 
-Kind = Literal["choice", "int", "float"]
+DimensionKind = Literal["choice", "int", "float"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Dimension:
     """
 
     key: str
-    kind: Kind
+    kind: DimensionKind
     values: tuple = ()
     low: float | None = None
     high: float | None = None

@@ -16,12 +16,12 @@ from typing import Literal
 
 from tuning.trial.config import ConfigError
 
-Kind = Literal["auto", "cpu", "gpu"]
+DeviceKind = Literal["auto", "cpu", "gpu"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Devices:
-    kind: Kind = "auto"
+    kind: DeviceKind = "auto"
     count: int = 1  # cpu:N
     gpus: tuple[int, ...] | None = None  # gpu:0,1 (None: all)
 

@@ -23,7 +23,7 @@ from tuning.trial.config import (Config, ConfigError, WorkdirError,
                                  differences, from_dict)
 
 LOCK_FILE = ".rnntune.lock"
-Kind = Literal["run", "comparison", "study"]
+JobKind = Literal["run", "comparison", "study"]
 # The file that marks each kind of workdir, and the command that makes it.
 MARKERS: dict[str, tuple[str, str]] = {
     "study": ("study.json", "rnntune tune"),
@@ -40,7 +40,7 @@ def kind_of(workdir: pathlib.Path) -> str | None:
     return None
 
 
-def check_kind(workdir: pathlib.Path, kind: Kind) -> None:
+def check_kind(workdir: pathlib.Path, kind: JobKind) -> None:
     """Raises `WorkdirError` if `workdir` holds another kind of job."""
     if workdir.exists() and not workdir.is_dir():
         raise WorkdirError(f"{workdir}: exists and is not a directory; "
@@ -121,7 +121,7 @@ def private_umask() -> None:
 
 
 @contextlib.contextmanager
-def hold(workdir: str | os.PathLike, *, kind: Kind):
+def hold(workdir: str | os.PathLike, *, kind: JobKind):
     """Holds `workdir` exclusively while the block runs.
 
     Creates `workdir` if needed (and removes it again if the block leaves

@@ -17,7 +17,7 @@ CELLS = {
 # What the head reads of the last recurrent layer's outputs, by
 # `ModelConfig.pooling` (`last` needs no layer: the layer returns its final
 # state). Each leaves padding out when the embedding masks it.
-POOLINGS = {
+POOLING_LAYERS = {
     "mean": lambda: keras.layers.GlobalAveragePooling1D(name="mean_pooling"),
     "max": lambda: MaskedMaxPooling1D(name="max_pooling"),
     "attention": lambda: AttentionPooling1D(name="attention_pooling"),
@@ -63,7 +63,7 @@ def build_model(config: ModelConfig, *, vocab_size: int,
                 layer, name=f"bidirectional_{i}")
         x = layer(x)
         if i == last and config.pooling != "last":
-            x = POOLINGS[config.pooling]()(x)
+            x = POOLING_LAYERS[config.pooling]()(x)
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     if config.head_units:

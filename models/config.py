@@ -7,7 +7,7 @@ from typing import Literal
 Cell = Literal["simple_rnn", "gru", "lstm"]
 CELL_NAMES: tuple[str, ...] = typing.get_args(Cell)
 Pooling = Literal["last", "mean", "max", "attention"]
-POOLINGS: tuple[str, ...] = typing.get_args(Pooling)
+POOLING_NAMES: tuple[str, ...] = typing.get_args(Pooling)
 
 
 def _require(ok: bool, key: str, value, accepted: str) -> None:
@@ -81,8 +81,8 @@ class ModelConfig:
                  "a number in [0, 1)")
         _require(0 <= self.recurrent_dropout < 1, "recurrent_dropout",
                  self.recurrent_dropout, "a number in [0, 1)")
-        _require(self.pooling in POOLINGS, "pooling", self.pooling,
-                 f"one of {', '.join(POOLINGS)}")
+        _require(self.pooling in POOLING_NAMES, "pooling", self.pooling,
+                 f"one of {', '.join(POOLING_NAMES)}")
         _require(self.head_units >= 0, "head_units", self.head_units,
                  "an integer >= 0 (0 for no hidden dense layer)")
 

@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 from launch.common import UsageError, quote
-from launch.slurm import MODES
+from launch.k8s import RayJobSpec
+from launch.options import add_options, values
+from launch.slurm import SlurmSpec
 from launch.studies import (StudyOptions, add_study_options,
                             check_backend_flags)
 
@@ -27,7 +29,7 @@ def _safe_name(name: str) -> str:
 
 
 def cmd_submit_slurm(args) -> int:
-    from launch.slurm import SlurmSpec, render
+    from launch.slurm import render
 
     options = StudyOptions.from_args(args)
     spec = options.spec(args.command)
@@ -36,16 +38,13 @@ def cmd_submit_slurm(args) -> int:
         raise UsageError(f"--mode {args.mode} runs a {args.mode} study; got "
                          f"--backend {spec.backend}")
     workdir = pathlib.Path(args.workdir).absolute()
+    given = values(args, SlurmSpec)
+    given["extra_sbatch"] = tuple(_pairs(given["extra_sbatch"],
+                                         "--extra-sbatch"))
     slurm = SlurmSpec(
-        mode=args.mode, workdir=str(workdir), python=args.python,
-        tune_args=tuple(options.argv()), job_name=args.job_name,
-        nodes=args.nodes, gpus_per_node=args.gpus_per_node,
-        cpus_per_gpu=args.cpus_per_gpu, cpus=args.cpus, mem=args.mem,
-        time=args.time, partition=args.partition, account=args.account,
-        gpus_per_trial=max(1, int(args.gpus_per_trial or 1)),
-        workers_per_node=args.workers_per_node,
-        signal_seconds=args.signal_seconds, head_address=args.head_address,
-        extra_sbatch=tuple(_pairs(args.extra_sbatch, "--extra-sbatch")))
+        **given, workdir=str(workdir), python=args.python,
+        tune_args=tuple(options.argv()),
+        gpus_per_trial=max(1, int(args.gpus_per_trial or 1)))
     script = render(slurm)
     (workdir / "slurm").mkdir(parents=True, exist_ok=True)
     path = workdir / "slurm" / f"{_safe_name(args.job_name)}.sbatch"
@@ -74,7 +73,7 @@ def cmd_submit_slurm(args) -> int:
 
 
 def cmd_submit_k8s(args) -> int:
-    from launch.k8s import RayJobSpec, render
+    from launch.k8s import render
 
     options = StudyOptions.from_args(args)
     spec = options.spec(args.command)
@@ -85,12 +84,8 @@ def cmd_submit_k8s(args) -> int:
     if not args.dry_run:
         raise UsageError("submit k8s renders the manifest only: pass "
                          "--dry-run and apply it with `kubectl apply -f -`")
-    print(render(RayJobSpec(
-        name=args.name, image=args.image, tune_args=tuple(options.argv()),
-        workdir=args.workdir, namespace=args.namespace, workers=args.workers,
-        gpus_per_worker=args.gpus_per_worker, cpus=args.cpus,
-        memory=args.memory, volume_claim=args.volume_claim,
-        ray_version=args.ray_version)), end="")
+    print(render(RayJobSpec(**values(args, RayJobSpec),
+                            tune_args=tuple(options.argv()))), end="")
     return 0
 
 
@@ -100,52 +95,21 @@ def add_commands(sub) -> None:
                                 metavar="CLUSTER")
     p = clusters.add_parser(
         "slurm", help="write (and sbatch) a SLURM script for the study")
-    p.add_argument("--mode", required=True, choices=MODES,
-                   help="single: one node; keras-tuner: chief and srun "
-                   "workers; ray: a Ray cluster inside the allocation")
+    add_options(p, SlurmSpec)
     add_study_options(p)
-    p.add_argument("--nodes", type=int, default=1)
-    p.add_argument("--gpus-per-node", type=int, default=0)
-    p.add_argument("--cpus-per-gpu", type=int, default=4)
-    p.add_argument("--cpus", type=int, default=4,
-                   help="CPUs per node when there are no GPUs")
-    p.add_argument("--mem", default="16G", help="memory per node")
-    p.add_argument("--time", default="04:00:00",
-                   help="time limit, e.g. 04:00:00 or 1-12:00:00")
-    p.add_argument("--partition")
-    p.add_argument("--account")
-    p.add_argument("--job-name", default="rnntune")
-    p.add_argument("--workers-per-node", type=int, default=1,
-                   help="keras-tuner mode without GPUs: workers per node")
-    p.add_argument("--signal-seconds", type=int, default=120,
-                   help="stop and requeue this long before the time limit")
-    p.add_argument("--head-address", default=None,
-                   help="address the chief / Ray head binds (default: the "
-                   "first node's hostname)")
-    p.add_argument("--extra-sbatch", action="append", default=[],
-                   metavar="KEY=VALUE", help="another #SBATCH --KEY=VALUE")
     p.add_argument("--python", default=sys.executable,
                    help="the interpreter the job runs (absolute path)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the script (it is written either way)")
-    p.add_argument("--workdir", required=True)
+    p.add_argument("--workdir", required=True,
+                   help="the study's workdir (shared by the nodes)")
     p.set_defaults(func=cmd_submit_slurm)
 
     p = clusters.add_parser(
         "k8s", help="render a KubeRay RayJob manifest for the study")
     add_study_options(p)
-    p.add_argument("--name", required=True, help="the RayJob's name")
-    p.add_argument("--image", required=True,
-                   help="an image with rnntune and Ray installed")
-    p.add_argument("--namespace", default="default")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--gpus-per-worker", type=int, default=1)
-    p.add_argument("--cpus", type=int, default=8)
-    p.add_argument("--memory", default="32Gi")
-    p.add_argument("--volume-claim", default=None,
-                   help="a PersistentVolumeClaim holding the workdir")
-    p.add_argument("--ray-version", default="2.40.0")
-    p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--workdir", default="/data/study",
-                   help="the workdir inside the containers")
+    add_options(p, RayJobSpec)
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the manifest (required: apply it with "
+                   "kubectl)")
     p.set_defaults(func=cmd_submit_k8s)

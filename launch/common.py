@@ -12,9 +12,7 @@ from launch.slurm import SubmitError
 from launch.terminal import TERMINAL
 from tuning.trial.config import (Config, ConfigError, WorkdirError,
                                  apply_overrides)
-
-DEVICES_HELP = ("auto (mirror across all GPUs if two or more), gpu:all, "
-                "gpu:0,1, cpu, or cpu:N (N logical CPU devices, mirrored)")
+from tuning.trial.devices import HELP as DEVICES_HELP
 
 
 class UsageError(ValueError):

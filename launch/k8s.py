@@ -14,6 +14,8 @@ import json
 import re
 import shlex
 
+from launch.options import option
+
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -23,32 +25,25 @@ class ManifestError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class RayJobSpec:
-    """Attributes:
-        name: the RayJob's name (a DNS label).
-        image: a container image with rnntune and Ray installed.
-        tune_args: the `rnntune tune` options (Ray backend), without
-            `--workdir` and `--ray-address`.
-        workdir: the study's workdir inside the containers.
-        namespace: the Kubernetes namespace.
-        workers: worker pods.
-        gpus_per_worker: GPUs each worker pod requests.
-        cpus, memory: each pod's CPU and memory requests and limits.
-        volume_claim: a PersistentVolumeClaim mounted at the workdir's
-            parent on every pod (shared storage for results and logs).
-        ray_version: the Ray version in the image.
-    """
+    """One study's RayJob. The fields with a help are the options of
+    `rnntune submit k8s` (`launch.options`); `tune_args` holds the
+    `rnntune tune` options (Ray backend), without `--workdir` and
+    `--ray-address`."""
 
-    name: str
-    image: str
+    name: str = option(help="the RayJob's name (a DNS label)")
+    image: str = option(help="an image with rnntune and Ray installed")
     tune_args: tuple[str, ...]
-    workdir: str = "/data/study"
-    namespace: str = "default"
-    workers: int = 1
-    gpus_per_worker: int = 1
-    cpus: int = 8
-    memory: str = "32Gi"
-    volume_claim: str | None = None
-    ray_version: str = "2.40.0"
+    workdir: str = option("/data/study",
+                          help="the study's workdir inside the containers")
+    namespace: str = option("default", help="the Kubernetes namespace")
+    workers: int = option(1, help="worker pods")
+    gpus_per_worker: int = option(1, help="GPUs each worker pod requests")
+    cpus: int = option(8, help="each pod's CPU request and limit")
+    memory: str = option("32Gi", help="each pod's memory request and limit")
+    volume_claim: str | None = option(
+        None, help="a PersistentVolumeClaim holding the workdir, mounted at "
+        "its parent on every pod (shared storage for results and logs)")
+    ray_version: str = option("2.40.0", help="the Ray version in the image")
 
     def __post_init__(self):
         for flag, value in (("--name", self.name),

@@ -28,6 +28,8 @@ import shlex
 import typing
 from typing import Literal
 
+from launch.options import option
+
 Mode = Literal["single", "keras-tuner", "ray"]
 MODES: tuple[str, ...] = typing.get_args(Mode)
 TIME = re.compile(r"^(\d+-\d{1,2}(:\d{2}){0,2}|\d+(:\d{2}){0,2})$")
@@ -41,49 +43,46 @@ class SubmitError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class SlurmSpec:
-    """One study's SLURM job.
+    """One study's SLURM job. The fields with a help are the options of
+    `rnntune submit slurm` (`launch.options`); the others:
 
     Attributes:
-        mode: single, keras-tuner or ray.
         workdir: the study's workdir (absolute; shared by the nodes).
         python: the interpreter that runs rnntune (absolute: jobs inherit
             the submitter's environment, not its PATH lookups).
         tune_args: the `rnntune tune` options, without `--workdir`.
-        job_name: the job's name.
-        nodes: nodes to allocate.
-        gpus_per_node: GPUs per node.
-        cpus_per_gpu: CPUs per GPU (per node when there are no GPUs: see
-            `cpus`).
-        cpus: CPUs per node without GPUs.
-        mem: memory per node, e.g. 64G.
-        time: time limit, e.g. 04:00:00 or 1-12:00:00.
-        partition, account: where to run and whom to charge.
-        gpus_per_trial: GPUs per Keras Tuner worker (keras-tuner mode).
-        workers_per_node: Keras Tuner workers per node without GPUs.
-        signal_seconds: seconds before the time limit to stop and requeue.
-        head_address: the address the chief or Ray head binds and the
-            workers dial (None: the first node's hostname).
-        extra_sbatch: more `#SBATCH --key=value` lines.
+        gpus_per_trial: GPUs per Keras Tuner worker (keras-tuner mode):
+            the study's `--gpus-per-trial`.
     """
 
-    mode: Mode
+    mode: Mode = dataclasses.field(metadata={
+        "help": "single: one node; keras-tuner: chief and srun workers; "
+        "ray: a Ray cluster inside the allocation"})
     workdir: str
     python: str
     tune_args: tuple[str, ...]
-    job_name: str = "rnntune"
-    nodes: int = 1
-    gpus_per_node: int = 0
-    cpus_per_gpu: int = 4
-    cpus: int = 4
-    mem: str = "16G"
-    time: str = "04:00:00"
-    partition: str | None = None
-    account: str | None = None
+    job_name: str = option("rnntune", help="the job's name")
+    nodes: int = option(1, help="nodes to allocate")
+    gpus_per_node: int = option(0, help="GPUs per node")
+    cpus_per_gpu: int = option(4, help="CPUs per GPU")
+    cpus: int = option(4, help="CPUs per node when there are no GPUs")
+    mem: str = option("16G", help="memory per node")
+    time: str = option("04:00:00",
+                       help="time limit, e.g. 04:00:00 or 1-12:00:00")
+    partition: str | None = option(None, help="the partition to run in")
+    account: str | None = option(None, help="the account to charge")
     gpus_per_trial: int = 1
-    workers_per_node: int = 1
-    signal_seconds: int = 120
-    head_address: str | None = None
-    extra_sbatch: tuple[tuple[str, str], ...] = ()
+    workers_per_node: int = option(
+        1, help="keras-tuner mode without GPUs: workers per node")
+    signal_seconds: int = option(
+        120, help="stop and requeue this many seconds before the time "
+        "limit")
+    head_address: str | None = option(
+        None, default_help="the first node's hostname", help="address the "
+        "chief / Ray head binds and the workers dial")
+    extra_sbatch: tuple[tuple[str, str], ...] = option(
+        (), metavar="KEY=VALUE", help="another #SBATCH --KEY=VALUE line "
+        "(repeatable)")
 
     def __post_init__(self):
         def bad(flag, value, accepted):

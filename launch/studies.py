@@ -6,12 +6,18 @@ import os
 import pathlib
 import socket
 import sys
+from collections.abc import Mapping
+from typing import Any
 
+from launch import options
 from launch.common import (DEVICES_HELP, UsageError, add_verbose,
                            make_config, quiet_tensorflow, say, status_sink,
                            strategy_from)
-from tuning.study.spec import ALGORITHMS
-from tuning.trial.config import OBJECTIVES
+from launch.options import option
+from tuning.study.spec import Runtime, StudySpec
+
+# Runtime options a cluster job sets itself: `tune` alone takes them.
+TUNE_ONLY = ("oracle_host", "oracle_port")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,37 +25,34 @@ class StudyOptions:
     """A study as the command line gives it: `tune` runs it, `submit`
     renders it back (`argv`) as the arguments of the job's `rnntune tune`.
 
-    Attributes are the options of the same names, `overrides` being the
-    `--set` items in order; None leaves an option to its default.
+    Its own options name the base config and the space; `study` holds the
+    options of `StudySpec` and `runtime` those of `Runtime` (but
+    `TUNE_ONLY`), by field name. Each option is declared once, as a field
+    of its class (`launch.options`): the parser, `argv` and the spec
+    follow the fields.
     """
 
-    preset: str | None = None
-    overrides: tuple[str, ...] = ()
-    smoke: bool = False
-    space: str | None = None
-    backend: str | None = None
-    algorithm: str | None = None
-    max_trials: int | None = None
-    objective: str = OBJECTIVES[0]
-    max_epochs: int | None = None
-    max_consecutive_failures: int = 3
-    retrain_best: bool = False
-    seed: int = 0
-    confirm_top: int = 0
-    confirm_seeds: int = 3
-    devices: str | None = None
-    gpus_per_trial: float | None = None
-    cpus_per_trial: float | None = None
-    trust_study_dir: bool = False
-    concurrent_trials: int | None = None
+    preset: str | None = option(None, help="base configuration of every "
+                                "trial")
+    overrides: tuple[str, ...] = option(
+        (), flag="--set", metavar="KEY=VALUE",
+        help="override a base config key (repeatable)")
+    smoke: bool = option(False, help="the preset's seconds-long twin")
+    space: str | None = option(
+        None, help="a named space (`rnntune spaces`) or a .json / .toml "
+        "space file")
+    study: Mapping[str, Any] = options.group(StudySpec, required=False)
+    runtime: Mapping[str, Any] = options.group(Runtime, exclude=TUNE_ONLY,
+                                               unset=True)
+    trust_study_dir: bool = option(
+        False, help="resume even if other users can write the study's "
+        "files (its saved state is loaded, Ray's unpickled)")
 
     @classmethod
     def from_args(cls, args) -> "StudyOptions":
-        values = {f.name: getattr(args, f.name)
-                  for f in dataclasses.fields(cls) if f.name != "overrides"}
-        return cls(overrides=tuple(args.set), **values)
+        return cls(**options.values(args, cls))
 
-    def spec(self, command: str):
+    def spec(self, command: str) -> StudySpec:
         """The validated `StudySpec` (no TensorFlow).
 
         Raises:
@@ -57,42 +60,28 @@ class StudyOptions:
             ConfigError: a bad preset, override, space or budget.
         """
         from tuning.study.space import get_space
-        from tuning.study.spec import StudySpec
 
-        missing = [f"--{name.replace('_', '-')}" for name in (
-            "preset", "space", "backend", "algorithm", "max_trials")
-            if getattr(self, name) is None]
+        required = [f for f in options.option_fields(StudySpec)
+                    if f.default is dataclasses.MISSING]
+        missing = [f"--{name}" for name in ("preset", "space")
+                   if getattr(self, name) is None] + [
+            options.flag(f) for f in required
+            if self.study.get(f.name) is None]
         if missing:
             raise UsageError(f"{command} needs {', '.join(missing)}"
                              + (" (or --resume to continue a study)"
                                 if command == "tune" else ""))
         base = make_config(self.preset, smoke=self.smoke,
                            overrides=self.overrides)
-        return StudySpec(
-            base=base, space=get_space(self.space), backend=self.backend,
-            algorithm=self.algorithm, max_trials=self.max_trials,
-            objective=self.objective,
-            max_epochs=(base.train.epochs if self.max_epochs is None
-                        else self.max_epochs),
-            max_consecutive_failures=self.max_consecutive_failures,
-            retrain_best=self.retrain_best, seed=self.seed,
-            confirm_top=self.confirm_top, confirm_seeds=self.confirm_seeds)
+        given = {name: value for name, value in self.study.items()
+                 if value is not None}
+        given.setdefault("max_epochs", base.train.epochs)
+        return StudySpec(base=base, space=get_space(self.space), **given)
 
     def argv(self) -> list[str]:
         """The options as `rnntune tune` arguments, defaults left out."""
-        argv = []
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            flag = "--" + ("set" if field.name == "overrides"
-                           else field.name.replace("_", "-"))
-            if field.name == "overrides":
-                for item in value:
-                    argv += [flag, item]
-            elif isinstance(value, bool):
-                argv += [flag] if value else []
-            elif value is not None and value != field.default:
-                argv += [flag, str(value)]
-        return argv
+        return options.argv(StudyOptions, {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
 
 # Runtime flags that only one backend reads: given to the other, an error.
@@ -109,17 +98,13 @@ def check_backend_flags(args, backend: str) -> None:
                     f"backend; this study uses {backend}")
 
 
-RUNTIME_FLAGS = ("devices", "gpus_per_trial", "cpus_per_trial",
-                 "concurrent_trials", "oracle_host", "oracle_port")
-
-
 def runtime_from(args):
     """The flags given, over what the study last ran with (on resume)."""
-    from tuning.study.spec import Runtime, load_runtime
+    from tuning.study.spec import load_runtime
     from tuning.trial.devices import parse_devices
 
-    given = {f: getattr(args, f) for f in RUNTIME_FLAGS
-             if getattr(args, f) is not None}
+    given = {name: value for name, value in options.values(
+        args, Runtime).items() if value is not None}
     if args.resume and not given:
         return None
     if "devices" in given:
@@ -178,51 +163,7 @@ def cmd_worker(args) -> int:
 def add_study_options(p) -> None:
     """The options of a study: `tune` reads them, `submit` passes them on
     to the job's `rnntune tune` (`StudyOptions`)."""
-    p.add_argument("--preset", help="base configuration of every trial")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a base config key")
-    p.add_argument("--smoke", action="store_true",
-                   help="the preset's seconds-long twin")
-    p.add_argument("--space", help="a named space (`rnntune spaces`) or a "
-                   ".json / .toml space file")
-    p.add_argument("--backend", choices=tuple(ALGORITHMS))
-    p.add_argument("--algorithm", help="; ".join(
-        f"{backend}: {', '.join(names)}"
-        for backend, names in ALGORITHMS.items()))
-    p.add_argument("--max-trials", type=int,
-                   help="number of trials the study ends with")
-    p.add_argument("--objective", default=OBJECTIVES[0],
-                   choices=OBJECTIVES)
-    p.add_argument("--max-epochs", type=int, default=None,
-                   help="epochs per trial (default: the preset's "
-                   "train.epochs; train.min_examples_seen does not apply "
-                   "to trials)")
-    p.add_argument("--max-consecutive-failures", type=int, default=3)
-    p.add_argument("--retrain-best", action="store_true",
-                   help="retrain the best configuration on train + "
-                   "validation before exporting it")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the search algorithm")
-    p.add_argument("--confirm-top", type=int, default=0, metavar="K",
-                   help="after the search, retrain the K best trials' "
-                   "configurations with new seeds and choose best/ by "
-                   "their mean (the best of many noisy trials is "
-                   "optimistic)")
-    p.add_argument("--confirm-seeds", type=int, default=3, metavar="N",
-                   help="new seeds per confirmed configuration (default 3)")
-    p.add_argument("--devices", default=None,
-                   help=DEVICES_HELP + " (each trial's)")
-    p.add_argument("--gpus-per-trial", type=float, default=None,
-                   help="GPUs per trial: Keras Tuner starts one worker per "
-                   "group of this many; Ray reserves them (fractions share)")
-    p.add_argument("--cpus-per-trial", type=float, default=None,
-                   help="CPUs each Ray trial reserves (default 1)")
-    p.add_argument("--trust-study-dir", action="store_true",
-                   help="resume even if other users can write the study's "
-                   "files (its saved state is loaded, Ray's unpickled)")
-    p.add_argument("--concurrent-trials", type=int, default=None,
-                   help="trials at once (Keras Tuner: CPU workers when no "
-                   "GPU)")
+    options.add_options(p, StudyOptions)
 
 
 def add_commands(sub) -> None:
@@ -231,12 +172,9 @@ def add_commands(sub) -> None:
     add_study_options(p)
     p.add_argument("--ray-address", default=None,
                    help="join this Ray cluster (HOST:PORT)")
-    p.add_argument("--oracle-host", default=None,
-                   help="where the Keras Tuner chief listens (default "
-                   "127.0.0.1; a worker on another machine needs an "
-                   "address it can reach)")
-    p.add_argument("--oracle-port", type=int, default=None,
-                   help="the Keras Tuner chief's port (default: a free one)")
+    options.add_options(p, Runtime, unset=True, exclude=tuple(
+        f.name for f in options.option_fields(Runtime)
+        if f.name not in TUNE_ONLY))
     p.add_argument("--resume", action="store_true",
                    help="continue the study in --workdir")
     p.add_argument("--workdir", required=True)

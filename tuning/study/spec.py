@@ -22,6 +22,7 @@ from typing import Any, Literal
 from tuning.study import space as space_module
 from tuning.study.space import SearchSpace
 from tuning.trial.config import OBJECTIVES, Config, ConfigError, from_dict
+from tuning.trial.devices import HELP as DEVICES
 from tuning.trial.files import write_json
 from tuning.trial.verdict import minimizes
 
@@ -35,42 +36,54 @@ class StudyFailed(RuntimeError):
     """The study stopped: too many consecutive trials failed."""
 
 
+def _option(default=dataclasses.MISSING, **metadata) -> dataclasses.Field:
+    """A field that is also a command-line option (`launch.options`):
+    `help`, and `flag`, `metavar`, `choices` or `default_help` where
+    needed."""
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass(frozen=True)
 class StudySpec:
     """Everything needed to run, and to resume, a study.
 
+    Each field after `base` and `space` is an option of `rnntune tune`,
+    declared here once: its help is its documentation, and `to_dict` (the
+    `study.json` file), the command line and the scripts that `submit`
+    renders all follow the fields. A new option is a new field here.
+
     Attributes:
         base: the configuration every trial starts from.
         space: what to search.
-        backend: `keras-tuner` or `ray`.
-        algorithm: one of `ALGORITHMS[backend]`.
-        max_trials: the number of trials the study ends with.
-        objective: `val_accuracy` (maximized) or `val_loss` (minimized).
-        max_epochs: epochs per trial (the schedulers' budget).
-        max_consecutive_failures: stop the study after this many failed
-            trials in a row.
-        retrain_best: retrain the best configuration on train +
-            validation before exporting it.
-        seed: seed of the search algorithm.
-        confirm_top: after the search, retrain the configurations of the
-            this many best trials with `confirm_seeds` new seeds each
-            (`tuning.study.confirm`), and choose `best/` by their mean;
-            0 for none.
-        confirm_seeds: new seeds per confirmed configuration.
     """
 
     base: Config
     space: SearchSpace
-    backend: Backend
-    algorithm: str
-    max_trials: int
-    objective: str = "val_accuracy"
-    max_epochs: int = 10
-    max_consecutive_failures: int = 3
-    retrain_best: bool = False
-    seed: int = 0
-    confirm_top: int = 0
-    confirm_seeds: int = 3
+    backend: Backend = dataclasses.field(metadata={
+        "help": "the search library"})
+    algorithm: str = _option(help="the search algorithm; " + "; ".join(
+        f"{backend}: {', '.join(names)}"
+        for backend, names in ALGORITHMS.items()))
+    max_trials: int = _option(help="number of trials the study ends with")
+    objective: str = _option(
+        "val_accuracy", choices=OBJECTIVES, help="what the search "
+        "optimizes: val_accuracy is maximized, val_loss minimized")
+    max_epochs: int = _option(
+        10, default_help="the preset's train.epochs", help="epochs per "
+        "trial, the schedulers' budget; train.min_examples_seen does not "
+        "apply to trials")
+    max_consecutive_failures: int = _option(
+        3, help="stop the study after this many failed trials in a row")
+    retrain_best: bool = _option(
+        False, help="retrain the best configuration on train + validation "
+        "before exporting it")
+    seed: int = _option(0, help="seed of the search algorithm")
+    confirm_top: int = _option(
+        0, metavar="K", help="after the search, retrain the K best trials' "
+        "configurations with new seeds and choose best/ by their mean, as "
+        "the best of many noisy trials is optimistic; 0: none")
+    confirm_seeds: int = _option(
+        3, metavar="N", help="new seeds per confirmed configuration")
 
     def __post_init__(self):
         if self.backend not in ALGORITHMS:
@@ -116,19 +129,18 @@ class StudySpec:
             min_examples_seen=0, objective=self.objective))
 
     def to_dict(self) -> dict:
-        return {
-            "base": self.base.to_dict(), "space": self.space.to_dict(),
-            "space_name": self.space.name, "backend": self.backend,
-            "algorithm": self.algorithm, "max_trials": self.max_trials,
-            "objective": self.objective, "max_epochs": self.max_epochs,
-            "max_consecutive_failures": self.max_consecutive_failures,
-            "retrain_best": self.retrain_best, "seed": self.seed,
-            "confirm_top": self.confirm_top,
-            "confirm_seeds": self.confirm_seeds,
-        }
+        """The `study.json` form: the base config, the space and its name,
+        then every other field by name."""
+        options = {f.name: getattr(self, f.name)
+                   for f in dataclasses.fields(self)
+                   if f.name not in ("base", "space")}
+        return {"base": self.base.to_dict(), "space": self.space.to_dict(),
+                "space_name": self.space.name, **options}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "StudySpec":
+        """The inverse of `to_dict`; a field the file lacks (a study
+        saved before it existed) takes its default."""
         data = dict(data)
         base = from_dict(data.pop("base"))
         space = space_module.from_dict(data.pop("space"),
@@ -138,25 +150,25 @@ class StudySpec:
 
 @dataclasses.dataclass(frozen=True)
 class Runtime:
-    """Where a study's trials run: not part of what is searched.
+    """Where a study's trials run: not part of what is searched. Each
+    field is an option of `rnntune tune` (given on resume, it replaces
+    the saved value; `runtime.json` holds the fields)."""
 
-    Attributes:
-        devices: each trial's `--devices` (see `tuning.trial.devices`).
-        gpus_per_trial: GPUs each trial gets (Ray: may be fractional).
-        cpus_per_trial: CPUs each Ray trial reserves.
-        concurrent_trials: trials at once (None: as many as fit). With
-            Keras Tuner, 0 runs the chief alone: workers join it with
-            `rnntune worker`.
-        oracle_host: where the Keras Tuner chief listens.
-        oracle_port: its port (None: a free one).
-    """
-
-    devices: str = "auto"
-    gpus_per_trial: float = 0
-    cpus_per_trial: float = 1
-    concurrent_trials: int | None = None
-    oracle_host: str = "127.0.0.1"
-    oracle_port: int | None = None
+    devices: str = _option("auto", help=f"each trial's devices: {DEVICES}")
+    gpus_per_trial: float = _option(
+        0, help="GPUs per trial: Keras Tuner starts one worker per group "
+        "of this many; Ray reserves them (fractions share)")
+    cpus_per_trial: float = _option(1, help="CPUs each Ray trial reserves")
+    concurrent_trials: int | None = _option(
+        None, default_help="as many as fit", help="trials at once; Keras "
+        "Tuner: CPU workers when no GPU, 0 runs the chief alone and "
+        "workers join it with `rnntune worker`")
+    oracle_host: str = _option(
+        "127.0.0.1", help="where the Keras Tuner chief listens (a worker "
+        "on another machine needs an address it can reach)")
+    oracle_port: int | None = _option(
+        None, default_help="a free one", help="the Keras Tuner chief's "
+        "port")
 
     def __post_init__(self):
         if self.gpus_per_trial < 0:

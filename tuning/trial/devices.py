@@ -35,6 +35,8 @@ class Devices:
 
 
 ACCEPTED = "auto, cpu, cpu:N, gpu:all or gpu:0,1,..."
+HELP = ("auto (mirror across all GPUs if two or more), gpu:all, gpu:0,1, "
+        "cpu, or cpu:N (N logical CPU devices, mirrored)")
 
 
 def parse_devices(text: str) -> Devices:

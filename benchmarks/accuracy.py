@@ -57,7 +57,7 @@ QUICK = ["data.max_examples=4000", "train.min_examples_seen=0"]
 
 
 def run_preset(name: str, seeds: int, overrides: list[str],
-               workdir: pathlib.Path, *, quick: bool) -> list[dict]:
+               workdir: pathlib.Path, *, quick: bool) -> list:
     from tuning.trial.train import train_and_evaluate
 
     base = apply_overrides(get_preset(name), overrides)
@@ -72,25 +72,25 @@ def run_preset(name: str, seeds: int, overrides: list[str],
                                      report=lambda line: None)
         runs.append(metrics)
         print(f"{name} seed {seed}: test accuracy "
-              f"{metrics['test_accuracy']:.4f}, best val accuracy "
-              f"{metrics['best_val_accuracy']:.4f} at epoch "
-              f"{metrics['best_epoch']}/{metrics['epochs_run']}, "
+              f"{metrics.test_accuracy:.4f}, best val accuracy "
+              f"{metrics.best_val_accuracy:.4f} at epoch "
+              f"{metrics.best_epoch}/{metrics.epochs_run}, "
               f"{time.perf_counter() - started:.0f} s", flush=True)
     return runs
 
 
-def summary(name: str, runs: list[dict]) -> list[str]:
-    tests = [100 * r["test_accuracy"] for r in runs]
+def summary(name: str, runs: list) -> list[str]:
+    tests = [100 * r.test_accuracy for r in runs]
     spread = statistics.stdev(tests) if len(tests) > 1 else 0.0
     mean = statistics.mean(tests)
     lines = [
         f"{name}: test accuracy {mean:.2f} % +/- {spread:.2f} "
         f"(mean, sd of {len(runs)} seed(s): "
         + ", ".join(f"{t:.2f}" for t in tests) + ")",
-        "  best epochs " + ", ".join(str(r["best_epoch"]) for r in runs)
+        "  best epochs " + ", ".join(str(r.best_epoch) for r in runs)
         + f"; median wall time "
-        f"{statistics.median(r['wall_seconds'] for r in runs):.0f} s, "
-        f"{statistics.median(r['seconds_per_epoch'] for r in runs):.1f} "
+        f"{statistics.median(r.wall_seconds for r in runs):.0f} s, "
+        f"{statistics.median(r.seconds_per_epoch for r in runs):.1f} "
         "s per epoch",
     ]
     for anchor, figure in ANCHORS.get(name, []):

@@ -41,7 +41,7 @@ from data_pipeline.sources import load_splits  # noqa: E402
 from models.builder import build_model  # noqa: E402
 from models.config import ModelConfig  # noqa: E402
 from tuning.trial.config import Config, TrainConfig  # noqa: E402
-from tuning.trial.train import OPTIMIZERS  # noqa: E402
+from tuning.trial.optimization import OPTIMIZERS  # noqa: E402
 
 SIDES = ("fixed", "bucketed")
 # What the figures in the README's Speed section were measured on.

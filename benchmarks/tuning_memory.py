@@ -21,7 +21,9 @@ from launch.presets import get_preset  # noqa: E402
 from tuning.backends import keras_tuner  # noqa: E402
 from tuning.study import hparams  # noqa: E402
 from tuning.trial.config import apply_overrides  # noqa: E402
-from tuning.study.runner import TrialRunner  # noqa: E402
+from tuning.study.recorder import TrialRecorder  # noqa: E402
+from tuning.study.runner import TrialTrainer  # noqa: E402
+from tuning.trial.run import StudyDir  # noqa: E402
 from tuning.study.space import from_dict, get_space  # noqa: E402
 
 # Same-size models in every trial, so growth is leakage, not a larger
@@ -66,9 +68,10 @@ def main(argv=None) -> int:
         workdir = pathlib.Path(tmp)
         hparams.write_experiment(workdir, spec.space)
         table = ResultsTable(workdir, spec.space)
-        runner = TrialRunner(workdir, spec, table, report=lambda _: None,
-                             on_event=record)
-        keras_tuner.run(workdir, runner)
+        study = StudyDir(workdir)
+        keras_tuner.search(
+            TrialRecorder(study, spec, table, on_event=record),
+            TrialTrainer(study, spec, report=lambda _: None))
     growth = samples[-1] / samples[1] - 1
     print(f"RSS after trial 2: {samples[1]:.0f} MiB, after trial "
           f"{len(samples)}: {samples[-1]:.0f} MiB, growth {growth:+.1%}")

@@ -16,17 +16,19 @@ def _config(args):
 def cmd_train(args) -> int:
     config = _config(args)
     strategy = strategy_from(args)
-    from tuning.trial.train import describe, train_and_evaluate
-    from tuning.trial.workdir import hold
+    from tuning.trial.run import RunDir
+    from tuning.trial.train import train_and_evaluate
+    from tuning.trial.workdir import lock_workdir
 
-    with hold(args.workdir, kind="run"):
+    with lock_workdir(args.workdir, kind="run"):
         metrics = train_and_evaluate(config, args.workdir,
                                      strategy=strategy, report=say,
                                      status=status_sink())
-    say(f"{args.workdir}: {describe(metrics)}")
-    if metrics["status"] == "completed":
-        say(f"model: {quote(pathlib.Path(args.workdir) / 'model.keras')}")
-    return 0 if metrics["status"] == "completed" else 1
+    say(f"{args.workdir}: {metrics.describe()}")
+    if metrics.diverged:
+        return 1
+    say(f"model: {quote(RunDir(args.workdir).model_path)}")
+    return 0
 
 
 def parse_cells(text: str) -> list[str]:
@@ -90,8 +92,7 @@ def load_model(path: pathlib.Path):
     """An exported model, or a one-line error saying why it won't load."""
     import keras
 
-    import data_pipeline.text  # noqa: F401  registers the standardizer
-    import models.layers  # noqa: F401  and the pooling layers
+    import rnntune  # noqa: F401  registers what exported models hold
 
     try:
         return keras.models.load_model(path)
@@ -111,20 +112,23 @@ def cmd_predict(args) -> int:
     if not model_path.is_file():
         raise UsageError(f"{model_path}: no such model file")
     texts = read_texts(args)
-    labels_path = model_path.with_name("labels.txt")
+    from tuning.trial.run import RunDir
+
+    labels_path = model_path.with_name(RunDir.LABELS)
     quiet_tensorflow()
     import numpy as np
+
+    from tuning.trial.evaluate import predicted_labels
 
     model = load_model(model_path)
     probs = model.predict(np.asarray(texts, dtype=object), verbose=0)
     names = (labels_path.read_text(encoding="utf-8").split()
              if labels_path.exists() else None)
-    for text, p in zip(texts, probs):
+    for text, p, index in zip(texts, probs, predicted_labels(probs)):
+        index = int(index)
         if p.shape[-1] == 1:
-            index = int(p[0] >= 0.5)
             prob = float(p[0] if index else 1 - p[0])
         else:
-            index = int(np.argmax(p))
             prob = float(p[index])
         label = names[index] if names else str(index)
         short = text if len(text) <= 60 else text[:57] + "..."

@@ -14,9 +14,9 @@ from data_pipeline.text import (LINE_BREAKS, load_vocabulary,
 from launch.presets import get_preset
 from models.builder import build_model
 from models.config import ModelConfig
-from tuning.trial.train import export_model
+from tuning.trial.export import export_model
 
-from helpers import REPO
+from commands import REPO
 
 RELOAD = """
 import json, sys

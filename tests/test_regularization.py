@@ -12,11 +12,11 @@ import pytest
 from tuning.trial.callbacks import plateau_learning_rate
 from tuning.trial.config import (ConfigError, Config, TrainConfig,
                                  apply_overrides)
-from tuning.trial.train import (make_loss, make_optimizer,
-                                train_and_evaluate,
-                                warn_of_padded_final_steps)
+from tuning.trial.data import warn_of_padded_final_steps
+from tuning.trial.optimization import make_loss, make_optimizer
+from tuning.trial.train import train_and_evaluate
 
-from helpers import run_cli
+from commands import run_cli
 
 
 def test_the_optimizer_carries_decay_clipping_and_the_cosine():
@@ -140,8 +140,8 @@ def test_every_knob_trains_on_two_replicas_and_the_model_predicts(
     strategy = two_replicas
     metrics = train_and_evaluate(config, tmp_path / "run", strategy=strategy,
                                  report=lambda _: None)
-    assert metrics["status"] == "completed" and metrics["epochs_run"] == 2
-    assert math.isfinite(metrics["best_val_loss"])
+    assert metrics.status == "completed" and metrics.epochs_run == 2
+    assert math.isfinite(metrics.best_val_loss)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["config"] == config.to_dict()
     assert saved["runtime"]["replicas"] == 2

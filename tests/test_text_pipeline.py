@@ -13,7 +13,8 @@ from data_pipeline.pipeline import (BUCKETS, VectorizedSplits, bucket_bounds,
 from data_pipeline.sources import Split, TextSplits
 from data_pipeline.text import make_vectorizer, standardize
 from launch.presets import get_preset
-from tuning.study.runner import KEEP_VECTORIZED, TrialRunner
+from tuning.study.runner import KEEP_VECTORIZED, TrialTrainer
+from tuning.trial.run import StudyDir
 
 SAMPLES = [
     "A GREAT film.<br /><br />Loved it!!",
@@ -124,7 +125,7 @@ def test_vectorized_splits_adapt_on_train_and_keep_every_split():
 
 
 def test_a_studys_trials_share_vectorized_splits(tmp_path):
-    runner = TrialRunner(tmp_path, spec=None, table=None)
+    runner = TrialTrainer(StudyDir(tmp_path), spec=None)
     data = get_preset("smoke").data
     first = runner.vectorized(data)
     assert runner.vectorized(data) is first
@@ -141,7 +142,7 @@ def test_a_studys_trials_share_vectorized_splits(tmp_path):
 
 def test_trials_that_only_batch_differently_share_vectorized_splits(
         tmp_path):
-    runner = TrialRunner(tmp_path, spec=None, table=None)
+    runner = TrialTrainer(StudyDir(tmp_path), spec=None)
     data = get_preset("smoke").data
     assert runner.vectorized(dataclasses.replace(
         data, bucket_by_length=False)) is runner.vectorized(data)

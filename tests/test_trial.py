@@ -1,6 +1,7 @@
 """The one trial function: outputs, TensorBoard, export, resume, strategy."""
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -15,11 +16,15 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import (
     EventAccumulator)
 
+from data_pipeline.sources import load_splits
 from tuning.trial.config import WorkdirError, apply_overrides
+from tuning.trial.evaluate import score_exported
 from tuning.trial.history import read_history
+from tuning.trial.run import RunDir
 from tuning.trial.train import train_and_evaluate
 
-from helpers import REPO, SMALL, run_cli
+from commands import REPO, SMALL, run_cli
+from polling import wait_until
 
 
 def _scalars(logdir, tag):
@@ -49,7 +54,7 @@ def test_run_writes_every_output(smoke_run, smoke_config):
     assert len(vocabulary) == saved["runtime"]["vocabulary_size"] == (
         smoke_config.data.max_tokens)  # 400 reviews hold more words
     assert (workdir / "labels.txt").read_text().split() == ["neg", "pos"]
-    assert json.loads((workdir / "metrics.json").read_text()) == metrics
+    assert RunDir(workdir).read_metrics() == metrics
 
 
 def test_metrics_agree_with_history(smoke_run):
@@ -57,17 +62,17 @@ def test_metrics_agree_with_history(smoke_run):
     rows = read_history(workdir / "history.csv")
     assert [r["epoch"] for r in rows] == [1, 2]
     best = max(rows, key=lambda r: r["val_accuracy"])
-    assert metrics["best_epoch"] == best["epoch"]
-    assert metrics["best_val_accuracy"] == best["val_accuracy"]
-    assert metrics["final_train_accuracy"] == rows[-1]["accuracy"]
-    assert metrics["final_accuracy_gap"] == pytest.approx(
+    assert metrics.best_epoch == best["epoch"]
+    assert metrics.best_val_accuracy == best["val_accuracy"]
+    assert metrics.final_train_accuracy == rows[-1]["accuracy"]
+    assert metrics.final_accuracy_gap == pytest.approx(
         rows[-1]["accuracy"] - rows[-1]["val_accuracy"])
-    assert metrics["epochs_run"] == 2
-    assert metrics["stopped_early"] is False
-    assert metrics["status"] == "completed"
-    assert 0 <= metrics["test_accuracy"] <= 1
-    assert metrics["verdict"] in ("overfitting", "underfitting", "healthy")
-    assert metrics["wall_seconds"] > 0
+    assert metrics.epochs_run == 2
+    assert metrics.stopped_early is False
+    assert metrics.status == "completed"
+    assert 0 <= metrics.test_accuracy <= 1
+    assert metrics.verdict in ("overfitting", "underfitting", "healthy")
+    assert metrics.wall_seconds > 0
 
 
 def test_tensorboard_logs_overlay_train_validation_and_gap(smoke_run):
@@ -110,7 +115,7 @@ def test_exported_model_loads_in_a_fresh_process(smoke_run, tmp_path):
                          text=True, cwd=tmp_path, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     accuracy = json.loads(out.stdout.strip().splitlines()[-1])["accuracy"]
-    assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert accuracy == pytest.approx(metrics.test_accuracy, abs=1e-6)
 
 
 def test_finished_run_is_reused_and_other_config_refused(smoke_run,
@@ -132,9 +137,9 @@ def test_early_stopping_records_best_and_stop_epoch(smoke_config, tmp_path):
         "train.learning_rate": 1e-12, "train.epochs": 8,
         "train.early_stopping_patience": 2})
     metrics = train_and_evaluate(config, tmp_path, report=lambda _: None)
-    assert metrics["stopped_early"] is True
-    assert metrics["epochs_run"] == 3
-    assert metrics["best_epoch"] == 1
+    assert metrics.stopped_early is True
+    assert metrics.epochs_run == 3
+    assert metrics.best_epoch == 1
     assert len(read_history(tmp_path / "history.csv")) == 3
 
 
@@ -144,20 +149,20 @@ def test_patience_spent_at_the_last_epoch_is_no_early_stop(smoke_config,
         "train.learning_rate": 1e-12, "train.epochs": 3,
         "train.early_stopping_patience": 2})
     metrics = train_and_evaluate(config, tmp_path, report=lambda _: None)
-    assert (metrics["epochs_run"], metrics["best_epoch"]) == (3, 1)
-    assert metrics["stopped_early"] is False
+    assert (metrics.epochs_run, metrics.best_epoch) == (3, 1)
+    assert metrics.stopped_early is False
 
 
 def test_a_small_corpus_gets_the_epochs_min_examples_seen_asks(
         smoke_config, tmp_path):
-    # helpers.SMALL: 400 texts, 288 of them for training, 2 epochs; 700
+    # commands.SMALL: 400 texts, 288 of them for training, 2 epochs; 700
     # examples' worth takes 3.
     config = apply_overrides(smoke_config, {"train.min_examples_seen": 700})
     lines = []
     metrics = train_and_evaluate(config, tmp_path, report=lines.append)
     assert ("train.min_examples_seen=700: 288 training texts, so up to 3 "
             "epochs rather than 2") in lines
-    assert metrics["epochs_run"] == 3
+    assert metrics.epochs_run == 3
     assert len(read_history(tmp_path / "history.csv")) == 3
     # The run records the config as given, and is reused by it.
     recorded = json.loads((tmp_path / "config.json").read_text())["config"]
@@ -165,7 +170,7 @@ def test_a_small_corpus_gets_the_epochs_min_examples_seen_asks(
     assert recorded["train"]["min_examples_seen"] == 700
     lines.clear()
     assert train_and_evaluate(config, tmp_path, report=lines.append
-                              )["epochs_run"] == 3
+                              ).epochs_run == 3
     assert lines == [f"{tmp_path}: already finished, reusing its metrics"]
 
 
@@ -175,9 +180,9 @@ def test_a_diverging_run_is_recorded_and_exports_nothing(smoke_config,
         "train.optimizer": "sgd", "train.learning_rate": 1e30,
         "train.epochs": 3})
     metrics = train_and_evaluate(config, tmp_path, report=lambda _: None)
-    assert metrics["status"] == metrics["verdict"] == "diverged"
-    assert metrics["verdict_reason"].startswith("loss is nan at epoch 1")
-    assert metrics["epochs_run"] == 1  # TerminateOnNaN ends it there
+    assert metrics.status == metrics.verdict == "diverged"
+    assert metrics.verdict_reason.startswith("loss is nan at epoch 1")
+    assert metrics.epochs_run == 1  # TerminateOnNaN ends it there
     assert not (tmp_path / "model.keras").exists()
     assert (tmp_path / "metrics.json").exists()
 
@@ -194,7 +199,7 @@ def test_mirrored_strategy_over_two_cpu_devices(smoke_config, tmp_path,
     assert runtime["global_batch_size"] == 64
     # Bucketed batches (the smoke preset's) split over the two replicas.
     assert smoke_config.data.bucket_by_length and runtime["bucket_bounds"]
-    assert metrics["status"] == "completed"
+    assert metrics.status == "completed"
     assert (tmp_path / "model.keras").is_file()
 
 
@@ -209,12 +214,16 @@ def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "launch", *args],
                                cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
+
+    def three_epochs():
+        if len(read_history(workdir / "history.csv")) >= 3:
+            return True
+        assert process.poll() is None, "training ended before the kill"
+        return False
+
     try:
-        deadline = time.monotonic() + 240
-        while len(read_history(workdir / "history.csv")) < 3:
-            assert process.poll() is None, "training ended before the kill"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(three_epochs, timeout=240, interval=0.02,
+                   what="the run's third epoch")
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
     finally:
@@ -312,7 +321,7 @@ def test_a_run_killed_at_random_moments_always_resumes(tmp_path):
 
 
 def test_what_reading_skipped_is_said_and_recorded(smoke_config, tmp_path):
-    from helpers import make_class_tree
+    from data_files import make_class_tree
 
     root = make_class_tree(tmp_path / "texts", {"pos": 12, "neg": 12})
     (root / "neg" / "latin.txt").write_bytes("caf\xe9".encode("latin-1"))
@@ -363,7 +372,7 @@ def test_texts_with_no_words_train_evaluate_and_predict(smoke_config,
     metrics = train_and_evaluate(config, tmp_path / "run",
                                  vectorized=vectorized,
                                  report=lambda _: None)
-    assert metrics["status"] == "completed"
+    assert metrics.status == "completed"
     model = keras.models.load_model(tmp_path / "run" / "model.keras")
     probs = model.predict(np.asarray(["...", "<br />", "", "fine"],
                                      dtype=object), verbose=0)
@@ -381,7 +390,7 @@ def test_mixed_precision_keeps_the_output_in_float32(precision,
         "data.max_examples": 200})
     lines = []
     metrics = train_and_evaluate(config, tmp_path, report=lines.append)
-    assert metrics["status"] == "completed"
+    assert metrics.status == "completed"
     warned = [line for line in lines if "emulates float16" in line]
     assert len(warned) == (precision == "mixed_float16")  # no GPU here
     runtime = json.loads((tmp_path / "config.json").read_text())["runtime"]
@@ -394,3 +403,27 @@ def test_mixed_precision_keeps_the_output_in_float32(precision,
                           verbose=0)
     assert probs.dtype == np.float32
     assert keras.mixed_precision.dtype_policy().name == "float32"
+
+
+def test_a_run_and_a_study_score_a_model_alike(smoke_config, tmp_path):
+    """With label smoothing on, the test figures a run records at its end
+    (its training model on the batched ids) and those a study or a
+    comparison records for its chosen model (the exported model on raw
+    texts) are the same numbers: one loss, one threshold."""
+    config = apply_overrides(smoke_config, {
+        "train.label_smoothing": 0.2, "train.epochs": 1,
+        "data.max_examples": 200})
+    own = train_and_evaluate(config, tmp_path, report=lambda _: None)
+    assert own.tested
+    run = RunDir(tmp_path)
+    run.write_metrics(own.replace(test_loss=math.nan,
+                                  test_accuracy=math.nan))
+    chosen = train_and_evaluate(config, tmp_path, report=lambda _: None)
+    assert chosen.test_loss == pytest.approx(own.test_loss, abs=1e-5)
+    assert chosen.test_accuracy == pytest.approx(own.test_accuracy,
+                                                 abs=1e-6)
+    assert run.read_metrics() == chosen
+    # Smoothing counts: the loss without it is another number.
+    plain = score_exported(run.model_path, load_splits(config.data).test,
+                           num_classes=2, label_smoothing=0.0)
+    assert abs(plain["test_loss"] - own.test_loss) > 1e-3

@@ -14,10 +14,11 @@ from launch.cli import main
 from tuning.trial.config import WorkdirError, apply_overrides
 from tuning.study.results import ResultsTable
 from tuning.tune import run_study
-from tuning.trial.workdir import LOCK_FILE, hold
+from tuning.trial.workdir import LOCK_FILE, lock_workdir
 
-from helpers import (REPO, SMALL, TINY_SPACE, fake_trial, run_cli,
-                     study_spec)
+from commands import REPO, SMALL, run_cli
+from stand_in import fake_trial
+from studies import TINY_SPACE, study_spec
 
 
 def _error(capsys, *argv):
@@ -29,7 +30,7 @@ def _error(capsys, *argv):
 
 def test_a_second_train_on_a_held_workdir_is_refused(tmp_path):
     workdir = tmp_path / "run"
-    with hold(workdir, kind="run"):
+    with lock_workdir(workdir, kind="run"):
         out = run_cli("train", "--preset", "smoke", *SMALL,
                       "--workdir", str(workdir))
         assert sorted(p.name for p in workdir.iterdir()) == [LOCK_FILE]
@@ -44,21 +45,21 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     workdir = tmp_path / "run"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\n"
-         "from tuning.trial.workdir import hold\n"
-         f"with hold({str(workdir)!r}, kind='run'):\n"
+         "from tuning.trial.workdir import lock_workdir\n"
+         f"with lock_workdir({str(workdir)!r}, kind='run'):\n"
          "    print('held', flush=True); time.sleep(600)"],
         cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(WorkdirError, match=f"process {holder.pid};"):
-            with hold(workdir, kind="run"):
+            with lock_workdir(workdir, kind="run"):
                 pass
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()
     finally:
         if holder.poll() is None:
             holder.kill()
-    with hold(workdir, kind="run"):  # the OS released it
+    with lock_workdir(workdir, kind="run"):  # the OS released it
         assert (workdir / LOCK_FILE).read_text().split() == [
             str(os.getpid())]
 
@@ -68,12 +69,12 @@ def test_two_identical_studies_and_each_compare_cell(tmp_path, capsys):
     argv = ["tune", "--preset", "smoke", "--space", "tiny", "--backend",
             "keras-tuner", "--algorithm", "random", "--max-trials", "2",
             "--workdir", str(study)]
-    with hold(study, kind="study"):
+    with lock_workdir(study, kind="study"):
         err = _error(capsys, *argv)
     assert f"{study} is in use by process {os.getpid()}" in err
     assert not study.exists()  # refused, it wrote nothing
     cmp = tmp_path / "cmp"
-    with hold(cmp / "gru", kind="run"):
+    with lock_workdir(cmp / "gru", kind="run"):
         err = _error(capsys, "compare", "--preset", "smoke", *SMALL,
                      "--cells", "gru", "--workdir", str(cmp))
     assert f"{cmp / 'gru'} is in use by process {os.getpid()}" in err

@@ -24,9 +24,10 @@ from tuning.trial.callbacks import Report
 from tuning.trial.config import Config, apply_overrides
 from tuning.trial.files import format_duration, write_atomic, write_json
 from tuning.trial.history import read_history
+from tuning.trial.run import RunDir, RunMetrics
 from tuning.trial.train import train_and_evaluate
-from tuning.trial.verdict import rank
-from tuning.trial.workdir import check_workdir, hold
+from tuning.trial.verdict import best_first
+from tuning.trial.workdir import finished_metrics, lock_workdir
 
 COLUMNS = ("cell", "parameters", "best_val_accuracy", "best_epoch",
            "final_train_accuracy", "final_val_accuracy", "final_accuracy_gap",
@@ -56,7 +57,7 @@ def compare_cells(config: Config, cells: Sequence[str],
         ConfigError, DataError, WorkdirError: before anything is written.
     """
     workdir = pathlib.Path(workdir)
-    with hold(workdir, kind="comparison"):
+    with lock_workdir(workdir, kind="comparison"):
         return _compare(config, cells, workdir, strategy=strategy,
                         report=report, status=status)
 
@@ -66,7 +67,7 @@ def _compare(config, cells, workdir, *, strategy, report,
     configs = {cell: apply_overrides(config, {"model.cell": cell})
                for cell in cells}
     for cell, cell_config in configs.items():
-        check_workdir(workdir / cell, cell_config)
+        finished_metrics(RunDir(workdir / cell), cell_config)
     splits = load_splits(config.data)
     report(f"data: {splits.description}; train {len(splits.train)}, "
            f"validation {len(splits.validation)}, test "
@@ -80,20 +81,22 @@ def _compare(config, cells, workdir, *, strategy, report,
             elapsed = format_duration(time.perf_counter() - started)
             report(f"{prefix} {line}  (elapsed {elapsed})")
 
-        with hold(workdir / cell, kind="run"):
+        run = RunDir(workdir / cell)
+        with lock_workdir(run.path, kind="run"):
             metrics = train_and_evaluate(
-                cell_config, workdir / cell, strategy=strategy, splits=splits,
+                cell_config, run.path, strategy=strategy, splits=splits,
                 report=cell_report, status=status and (
                     lambda text, prefix=prefix: status(f"{prefix} {text}")),
                 evaluate_test=False)
-        plot_curves(read_history(workdir / cell / "history.csv"),
+        plot_curves(read_history(run.history_path),
                     workdir / f"curves_{cell}.png",
                     title=f"{cell}: train vs validation")
         results[cell] = metrics
-        rows.append({"cell": cell, **{c: metrics[c] for c in COLUMNS[1:]
-                                      if c in metrics}})
-        cell_report(f"done: verdict {metrics['verdict']} "
-                    f"({metrics['verdict_reason']})")
+        figures = metrics.to_dict()
+        rows.append({"cell": cell, **{c: figures[c] for c in COLUMNS[1:]
+                                      if c in figures}})
+        cell_report(f"done: verdict {metrics.verdict} "
+                    f"({metrics.verdict_reason})")
     choose(rows, results, configs, workdir, splits,
            objective=config.train.objective, report=report)
     table = io.StringIO()
@@ -105,7 +108,7 @@ def _compare(config, cells, workdir, *, strategy, report,
     return rows
 
 
-def choose(rows: list[dict], results: dict[str, dict],
+def choose(rows: list[dict], results: dict[str, RunMetrics],
            configs: dict[str, Config], workdir: pathlib.Path, splits, *,
            objective: str, report: Report) -> None:
     """Marks the row of the cell with the best validation objective (of
@@ -114,18 +117,17 @@ def choose(rows: list[dict], results: dict[str, dict],
     makes it."""
     for row in rows:
         row["chosen"], row["test_accuracy"] = False, math.nan
-    ranked = [r for r in rows if results[r["cell"]]["status"] == "completed"
-              and not math.isnan(results[r["cell"]]["best_objective"])]
+    ranked = best_first(
+        [r for r in rows if not results[r["cell"]].diverged], objective,
+        lambda r: results[r["cell"]].best_objective)
     if not ranked:
         return
-    best = min(ranked,
-               key=lambda r: rank(objective,
-                                 results[r["cell"]]["best_objective"]))
+    best = ranked[0]
     best["chosen"] = True
     cell = best["cell"]
     best["test_accuracy"] = train_and_evaluate(
         configs[cell], workdir / cell, splits=splits, evaluate_test=True,
-        report=lambda line: None)["test_accuracy"]
+        report=lambda line: None).test_accuracy
     report(f"chosen by best {objective}: {best['cell']}, test accuracy "
            f"{best['test_accuracy']:.4f} (held out: it chose nothing)")
 

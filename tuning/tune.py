@@ -16,14 +16,16 @@ from data_pipeline.sources import load_splits
 from tuning.reporting.tables import format_top
 from tuning.study.export import export_best
 from tuning.study.progress import Progress
+from tuning.study.recorder import TrialRecorder
 from tuning.study.results import ResultsTable
-from tuning.study.runner import TrialFunction, TrialRunner
+from tuning.study.runner import TrialFunction, TrialTrainer
 from tuning.study.spec import (Runtime, StudySpec, load_runtime, load_spec,
                                save_runtime, save_spec)
 from tuning.trial.config import ConfigError
 from tuning.trial.files import write_json
 from tuning.trial.provenance import provenance, versions
-from tuning.trial.workdir import check_private, hold
+from tuning.trial.run import StudyDir
+from tuning.trial.workdir import check_private, lock_workdir
 
 
 def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
@@ -48,7 +50,7 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
         verbose: let Ray print its own output (configuration, checkpoints,
             the trials' lines) as well.
         trial_function: what trains each trial (see
-            `tuning.study.runner.TrialRunner`; default the real one). It
+            `tuning.study.runner.TrialTrainer`; default the real one). It
             runs in this process or Ray's, not in Keras Tuner worker
             processes.
 
@@ -64,8 +66,8 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
         StudyFailed: too many consecutive trials failed.
     """
     workdir = pathlib.Path(workdir).absolute()
-    with hold(workdir, kind="study"):
-        if not trust_study_dir and (resume or (workdir / "study.json")
+    with lock_workdir(workdir, kind="study"):
+        if not trust_study_dir and (resume or (workdir / StudyDir.SPEC)
                                     .exists()):
             check_private(workdir)
         return _run(workdir, spec, resume=resume, ray_address=ray_address,
@@ -78,7 +80,7 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
     if resume:
         spec = load_spec(workdir)
         report(f"resuming the study in {workdir}")
-    elif (workdir / "study.json").exists():
+    elif (workdir / StudyDir.SPEC).exists():
         if _search_part(load_spec(workdir)) != _search_part(spec):
             raise ConfigError(
                 f"{workdir} holds another study; resume it with "
@@ -89,7 +91,7 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
         if load_spec(workdir).to_dict() != spec.to_dict():
             save_spec(workdir, spec)  # only what follows the search changed
         resume = True
-    _require_backend(spec.backend)  # before anything is written
+    backend = _backend(spec.backend)  # before anything is written
     for note in spec.space.notes():
         report(f"note: {note}")
     if not resume:
@@ -100,22 +102,17 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
         hparams.write_experiment(workdir, spec.space)
         save_spec(workdir, spec)
         # Once per study (each trial's config.json has its own too).
-        write_json(workdir / "provenance.json", provenance(splits))
+        write_json(workdir / StudyDir.PROVENANCE, provenance(splits))
     else:
         record_versions_on_resume(workdir, report=report)
     runtime = runtime or load_runtime(workdir)
     save_runtime(workdir, runtime)
     table = ResultsTable(workdir, spec.space)
     progress = Progress(spec, table, report)
-    if spec.backend == "keras-tuner":
-        _run_keras_tuner(workdir, spec, table, progress, runtime, report,
-                         status, verbose, trial_function)
-    else:
-        from tuning.backends import ray_tune
-
-        ray_tune.run(workdir, spec, table, progress, resume=resume,
-                     address=ray_address, runtime=runtime, report=report,
-                     verbose=verbose, trial_function=trial_function)
+    backend.run(workdir, spec, table, progress, resume=resume,
+                address=ray_address, runtime=runtime, report=report,
+                status=status, verbose=verbose,
+                trial_function=trial_function)
     table.refresh()
     if spec.confirm_top:
         _confirm(workdir, spec, table, runtime, report, status,
@@ -130,8 +127,8 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
         report("confirmed with new seeds (best/ takes the best mean):")
         report(format_confirmed(confirmed(table, spec.objective),
                                 spec.objective))
-    tester = TrialRunner(workdir, spec, table, report=report,
-                         trial_function=trial_function)
+    tester = TrialTrainer(StudyDir(workdir), spec, report=report,
+                          trial_function=trial_function)
     best = export_best(workdir, spec, table,
                        evaluate_chosen=tester.evaluate_chosen,
                        report=report)
@@ -141,14 +138,14 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
                f"{best[spec.objective]:.4f}), test accuracy "
                + ("-" if test is None else f"{test:.4f}")
                + " (held out: it chose nothing), model "
-               f"{shlex.quote(str(workdir / 'best' / 'model.keras'))}")
+               f"{shlex.quote(str(StudyDir(workdir).best.model_path))}")
     return best
 
 
 def record_versions_on_resume(workdir: pathlib.Path, *, report) -> None:
     """Adds today's versions to `provenance.json` when they differ from
     those the study started (or last resumed) with, and says so."""
-    path = workdir / "provenance.json"
+    path = workdir / StudyDir.PROVENANCE
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -183,57 +180,23 @@ def _confirm(workdir, spec, table, runtime, report, status,
         from tuning.trial.devices import make_strategy, parse_devices
 
         strategy = make_strategy(parse_devices(runtime.devices))
-    runner = TrialRunner(workdir, spec, table, report=report,
-                         on_event=lambda trial_id, event: report(
-                             f"[trial {trial_id}: {event}]"),
-                         strategy=strategy, status=status,
-                         trial_function=trial_function)
-    confirm_top(spec, table, runner, report=report)
+    study = StudyDir(workdir)
+    recorder = TrialRecorder(study, spec, table, on_event=lambda trial_id,
+                             event: report(f"[trial {trial_id}: {event}]"))
+    trainer = TrialTrainer(study, spec, report=report, strategy=strategy,
+                           status=status, trial_function=trial_function)
+    confirm_top(spec, table, recorder, trainer, report=report)
     table.refresh()
 
 
-def _require_backend(backend: str) -> None:
-    """Imports the backend, or says which extra installs it (a user error:
-    the base install serves train and compare only)."""
+def _backend(name: str):
+    """The backend's module, or a `ConfigError` saying which extra
+    installs it (the base install serves train and compare only)."""
     try:
-        if backend == "ray":
-            from tuning.backends import ray_tune  # noqa: F401
+        if name == "ray":
+            from tuning.backends import ray_tune as backend
         else:
-            from tuning.backends import keras_tuner  # noqa: F401
+            from tuning.backends import keras_tuner as backend
     except ImportError as e:
         raise ConfigError(str(e)) from None
-
-
-def _run_keras_tuner(workdir, spec, table, progress, runtime, report,
-                     status, verbose, trial_function):
-    from tuning.backends import keras_tuner
-
-    # Any packing flag runs the chief and workers as processes (others can
-    # join them with `rnntune worker`); otherwise trials run in this one.
-    if not (runtime.gpus_per_trial or runtime.concurrent_trials is not None):
-        from tuning.trial.devices import make_strategy, parse_devices
-
-        strategy = make_strategy(parse_devices(runtime.devices))
-        runner = TrialRunner(workdir, spec, table, report=report,
-                             on_event=progress, strategy=strategy,
-                             status=status, trial_function=trial_function)
-        keras_tuner.run(workdir, runner)
-        return
-    if trial_function is not None:
-        raise ValueError("a trial_function runs in this process; Keras "
-                         "Tuner worker processes run the real one")
-    import tensorflow as tf
-
-    from tuning.backends import kt_workers
-
-    groups = ([] if runtime.concurrent_trials == 0 else
-              kt_workers.worker_groups(
-                  gpus=len(tf.config.list_physical_devices("GPU")),
-                  gpus_per_trial=int(runtime.gpus_per_trial),
-                  concurrent_trials=runtime.concurrent_trials))
-    runner = TrialRunner(workdir, spec, table, report=report,
-                         on_event=progress)  # the chief trains nothing
-    kt_workers.run(workdir, lambda: keras_tuner.run(workdir, runner),
-                   groups=groups, devices=runtime.devices,
-                   host=runtime.oracle_host, port=runtime.oracle_port,
-                   report=report, verbose=verbose)
+    return backend

@@ -1,5 +1,8 @@
-"""The search backends: each picks values and schedules trials, and runs
-them through `tuning.study.runner.TrialRunner`.
+"""The search backends: each picks values and schedules trials; trials
+train through `tuning.study.runner.TrialTrainer` and are recorded by
+`tuning.study.recorder.TrialRecorder`. Each backend module has one entry
+point of the same shape, `run(workdir, spec, table, progress, *, resume,
+runtime, address, report, status, verbose, trial_function)`.
 
     keras_tuner.py  Keras Tuner oracles and the tuner
     kt_workers.py   a Keras Tuner chief and its worker processes

@@ -1,4 +1,6 @@
-"""Keras Tuner backend: oracles pick values, `TrialRunner` trains.
+"""Keras Tuner backend: oracles pick values, `TrialTrainer` trains.
+
+    run(workdir, spec, table, progress, resume=False, runtime=Runtime())
 
 Hyperband's later rounds continue their parent trial's training (its kept
 state) rather than starting over. The tuner's directory,
@@ -18,11 +20,16 @@ except ImportError as e:  # pragma: no cover - depends on the install
     raise ImportError("the keras-tuner backend needs the keras-tuner "
                       "package: pip install 'rnntune[keras-tuner]'") from e
 
-from tuning.trial.files import write_atomic
-from tuning.study.runner import TrialFailed, TrialRunner
-from tuning.trial.train import continue_from
+from tuning.study.progress import Progress
+from tuning.study.recorder import TrialRecorder
+from tuning.study.results import ResultsTable
+from tuning.study.runner import (TrialFailed, TrialFunction, TrialTrainer,
+                                 run_trial)
 from tuning.study.space import SearchSpace
-from tuning.study.spec import StudyFailed, StudySpec
+from tuning.study.spec import Runtime, StudyFailed, StudySpec
+from tuning.trial.files import write_atomic
+from tuning.trial.run import StudyDir
+from tuning.trial.state import TrainingState
 
 PROJECT = "study"
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket",
@@ -64,6 +71,22 @@ def _readable_json(path: pathlib.Path) -> bool:
         return True
     except (OSError, ValueError):
         return False
+
+
+# SafeFiles overrides or calls these methods of `kt.Oracle`, most of them
+# private, as Keras Tuner 1.4 defines them (pyproject.toml pins 1.4.x);
+# tests/test_keras_tuner_api.py fails, naming the method, when the installed
+# release defines one otherwise.
+KERAS_TUNER_SERIES = "1.4"
+ORACLE_METHODS = {
+    "save": "(self)",
+    "_save_trial": "(self, trial)",
+    "reload": "(self)",
+    "get_state": "(self)",
+    "_get_oracle_fname": "(self)",
+    "_get_trial_dir": "(self, trial_id)",
+    "_compute_values_hash": "(self, values)",
+}
 
 
 class SafeFiles:
@@ -144,8 +167,10 @@ def make_oracle(spec: StudySpec) -> "kt.Oracle":
 class StudyTuner(kt.Tuner):
     """A Keras Tuner whose trials are `train_and_evaluate` runs."""
 
-    def __init__(self, oracle, runner: TrialRunner, directory):
-        self.runner = runner
+    def __init__(self, oracle, recorder: TrialRecorder,
+                 trainer: TrialTrainer, directory):
+        self.recorder = recorder
+        self.trainer = trainer
         super().__init__(oracle=oracle, directory=str(directory),
                          project_name=PROJECT, overwrite=False)
 
@@ -176,15 +201,16 @@ class StudyTuner(kt.Tuner):
         epochs = values.get("tuner/epochs")
         hyperband = "tuner/epochs" in values
         parent = values.get("tuner/trial_id")
+        study = self.trainer.study
         if parent:  # a Hyperband round continues its parent's training
-            continue_from(self.runner.trial_dir(parent),
-                          self.runner.trial_dir(trial.trial_id))
+            continue_from(study.trial(parent).path,
+                          study.trial(trial.trial_id).path)
         try:
-            metrics = self.runner.run(trial.trial_id, values, epochs=epochs,
-                                      keep_state=hyperband)
+            metrics = run_trial(self.recorder, self.trainer, trial.trial_id,
+                                values, epochs=epochs, keep_state=hyperband)
         except TrialFailed as e:
             raise kt.errors.FailedTrialError(str(e)) from None
-        return {self.runner.spec.objective: metrics["best_objective"]}
+        return {self.trainer.spec.objective: metrics.best_objective}
 
     def on_trial_end(self, trial):
         try:
@@ -195,8 +221,84 @@ class StudyTuner(kt.Tuner):
             raise
 
 
-def run(workdir: pathlib.Path, runner: TrialRunner) -> None:
-    """Runs (or resumes) the study until it has `max_trials` trials."""
-    tuner = StudyTuner(make_oracle(runner.spec), runner,
-                       workdir / "keras_tuner")
+def continue_from(parent: pathlib.Path, workdir: pathlib.Path) -> bool:
+    """Seeds `workdir` with the training state `parent` kept, so the next
+    `train_and_evaluate` there continues from the parent's last epoch (a
+    Hyperband round: a longer budget of the same configuration).
+
+    Returns:
+        Whether there was a state to continue from.
+    """
+    mine, theirs = TrainingState(workdir), TrainingState(parent)
+    theirs.recover()
+    if mine.recover() or not theirs.epoch:
+        return False
+    mine.seed_from(theirs.path)
+    return True
+
+
+def search(recorder: TrialRecorder, trainer: TrialTrainer) -> None:
+    """Runs (or resumes) the study in this process (a chief that trains,
+    or a worker) until it has `max_trials` trials."""
+    tuner = StudyTuner(make_oracle(trainer.spec), recorder, trainer,
+                       trainer.study / "keras_tuner")
     tuner.search(verbose=0)
+
+
+def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
+        progress: Progress, *, resume: bool, runtime: Runtime,
+        address: str | None = None, report=print, status=None,
+        verbose: bool = False,
+        trial_function: TrialFunction | None = None) -> None:
+    """Runs (or resumes) the study with Keras Tuner.
+
+    Trials train in this process, or, with any packing flag
+    (`runtime.gpus_per_trial`, `runtime.concurrent_trials`), in worker
+    processes beside this one, which serves the oracle (others can join
+    it with `rnntune worker`). A project that exists is resumed whatever
+    `resume` says: Keras Tuner reloads it.
+
+    Args:
+        workdir, spec, table, progress: the study, its results table and
+            progress line.
+        resume: whether the study is resumed (Keras Tuner needs no word).
+        runtime: devices and trial packing.
+        address: None (a Ray option: `rnntune tune` refuses it here).
+        report: receives progress lines.
+        status: receives a live line within each epoch of trials trained
+            in this process.
+        verbose: keep the libraries' start-up chatter in the workers'.
+        trial_function: what trains each trial (None: the real one); only
+            in this process.
+    """
+    from tuning.trial.devices import make_strategy, parse_devices
+
+    if address is not None:
+        raise ValueError("the keras-tuner backend joins no Ray cluster")
+    study = StudyDir(workdir)
+    recorder = TrialRecorder(study, spec, table, on_event=progress,
+                             report=report)
+    if not (runtime.gpus_per_trial or runtime.concurrent_trials is not None):
+        strategy = make_strategy(parse_devices(runtime.devices))
+        search(recorder, TrialTrainer(
+            study, spec, report=report, strategy=strategy, status=status,
+            trial_function=trial_function))
+        return
+    if trial_function is not None:
+        raise ValueError("a trial_function runs in this process; Keras "
+                         "Tuner worker processes run the real one")
+    import tensorflow as tf
+
+    from tuning.backends import kt_workers
+
+    groups = ([] if runtime.concurrent_trials == 0 else
+              kt_workers.worker_groups(
+                  gpus=len(tf.config.list_physical_devices("GPU")),
+                  gpus_per_trial=int(runtime.gpus_per_trial),
+                  concurrent_trials=runtime.concurrent_trials))
+    # The chief trains nothing: its trainer only names the trials.
+    chief = TrialTrainer(study, spec, report=report)
+    kt_workers.serve(workdir, lambda: search(recorder, chief),
+                     groups=groups, devices=runtime.devices,
+                     host=runtime.oracle_host, port=runtime.oracle_port,
+                     report=report, verbose=verbose)

@@ -81,17 +81,20 @@ def work(workdir: pathlib.Path, *, tuner_id: str, host: str, port: int,
     """
     from tuning.backends import keras_tuner
     from tuning.study.progress import Progress
+    from tuning.study.recorder import TrialRecorder
     from tuning.study.results import ResultsTable
-    from tuning.study.runner import TrialRunner
+    from tuning.study.runner import TrialTrainer
     from tuning.study.spec import load_spec
+    from tuning.trial.run import StudyDir
 
     set_env(tuner_id, host, port)
     spec = load_spec(workdir)
     table = ResultsTable(workdir, spec.space)
-    runner = TrialRunner(workdir, spec, table, report=report,
-                         on_event=Progress(spec, table, report),
-                         strategy=strategy)
-    keras_tuner.run(workdir, runner)
+    study = StudyDir(workdir)
+    keras_tuner.search(
+        TrialRecorder(study, spec, table, report=report,
+                      on_event=Progress(spec, table, report)),
+        TrialTrainer(study, spec, report=report, strategy=strategy))
 
 
 def _work_in_this_process(arguments: str) -> None:
@@ -176,7 +179,7 @@ class Worker:
                 self.process.wait()
 
 
-def run(workdir: pathlib.Path, chief_search, *, groups: list[str | None],
+def serve(workdir: pathlib.Path, chief_search, *, groups: list[str | None],
         devices: str, host: str = "127.0.0.1", port: int | None = None,
         report=print, verbose: bool = False) -> None:
     """Runs the chief in this process and the workers beside it.

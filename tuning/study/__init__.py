@@ -3,8 +3,10 @@
     spec.py      `StudySpec` (what to search, how, the budget) and `Runtime`
     space.py     search spaces as data
     results.py   the results table, `trials.csv` / `trials.json`
-    runner.py    `TrialRunner`: records a trial and calls the trial function
+    recorder.py  `TrialRecorder`: a trial's row and HParams session
+    runner.py    `TrialTrainer`: calls the trial function; `run_trial`
     hparams.py   the TensorBoard HParams experiment and sessions
     progress.py  the progress line
+    confirm.py   top-k confirmation with new seeds
     export.py    `best/`: the chosen trial's model
 """

@@ -3,7 +3,7 @@ winner's curse), so after the search the configurations of the
 `spec.confirm_top` best trials train again with `spec.confirm_seeds` new
 seeds each, and `best/` goes to the configuration with the best mean.
 
-    confirm_top(spec, table, runner, report=print)
+    confirm_top(spec, table, recorder, trainer, report=print)
 
 Each rerun is a trial of its own, `trials/<id>-seed<k>/` (its own
 TensorBoard run and HParams session), recorded in the results table with
@@ -13,14 +13,14 @@ is missing. The reruns train in the study's own process, one after
 another, on its `--devices`.
 """
 
-import json
 import statistics
 
-from tuning.study.results import CONFIRMED, ResultsTable
-from tuning.study.runner import TrialFailed, TrialRunner
+from tuning.study.recorder import TrialRecorder
+from tuning.study.results import ResultsTable
+from tuning.study.runner import TrialFailed, TrialTrainer, failed
 from tuning.study.spec import StudySpec
-from tuning.trial.config import from_dict
-from tuning.trial.verdict import rank
+from tuning.trial.run import Status
+from tuning.trial.verdict import best_first
 
 
 def top_trials(table: ResultsTable, objective: str, k: int) -> list[dict]:
@@ -33,35 +33,35 @@ def confirmation_id(trial_id: str, k: int) -> str:
     return f"{trial_id}-seed{k}"
 
 
-def confirm_top(spec: StudySpec, table: ResultsTable, runner: TrialRunner,
-                *, report=print) -> None:
+def confirm_top(spec: StudySpec, table: ResultsTable,
+                recorder: TrialRecorder, trainer: TrialTrainer, *,
+                report=print) -> None:
     """Trains every missing confirmation run of the top trials."""
     top = top_trials(table, spec.objective, spec.confirm_top)
     todo = [(row, k) for row in top
             for k in range(1, spec.confirm_seeds + 1)
             if table.rows.get(confirmation_id(row["trial_id"], k), {})
-            .get("status") != CONFIRMED]
+            .get("status") != Status.CONFIRMED]
     if not todo:
         return
     report(f"confirming the top {len(top)} trial(s) with "
            f"{spec.confirm_seeds} new seed(s) each: {len(todo)} run(s) to "
            "go")
     for row, k in todo:
-        trial_dir = runner.trial_dir(row["trial_id"])
-        config = from_dict(json.loads((trial_dir / "config.json")
-                                      .read_text())["config"])
+        config = trainer.study.trial(row["trial_id"]).read_config()
         values = {key: row[key] for key in spec.space.keys if key in row}
         seed = config.train.seed + k
         run_id = confirmation_id(row["trial_id"], k)
-        runner.start(run_id, values, confirms=row["trial_id"], seed=seed)
+        recorder.start(run_id, values, confirms=row["trial_id"], seed=seed)
         try:
-            metrics = runner.train(run_id, values,
-                                   epochs=config.train.epochs,
-                                   overrides={"train.seed": seed})
-        except TrialFailed:
-            continue  # recorded failed; the others still confirm
-        runner.finish(run_id, CONFIRMED, f"confirms {row['trial_id']}",
-                      metrics)
+            metrics = trainer.train(run_id, values,
+                                    epochs=config.train.epochs,
+                                    overrides={"train.seed": seed})
+        except TrialFailed as e:
+            recorder.finish(run_id, *failed(e))
+            continue  # the others still confirm
+        recorder.finish(run_id, Status.CONFIRMED,
+                        f"confirms {row['trial_id']}", metrics)
 
 
 def confirmed(table: ResultsTable, objective: str) -> list[dict]:
@@ -81,7 +81,7 @@ def confirmed(table: ResultsTable, objective: str) -> list[dict]:
             "runs": len(figures), "mean": statistics.mean(figures),
             "std": statistics.stdev(figures) if len(figures) > 1 else 0.0,
             "values": values})
-    return sorted(groups, key=lambda g: rank(objective, g["mean"]))
+    return best_first(groups, objective, lambda g: g["mean"])
 
 
 def format_confirmed(groups: list[dict], objective: str) -> str:

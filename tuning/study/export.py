@@ -1,6 +1,6 @@
 """`best/`: the chosen trial's configuration and end-to-end model."""
 
-import json
+import dataclasses
 import os
 import pathlib
 import shutil
@@ -9,13 +9,14 @@ from collections.abc import Callable
 from tuning.study.confirm import confirmed
 from tuning.study.results import ResultsTable
 from tuning.study.spec import StudySpec
-from tuning.trial.config import from_dict
+from tuning.trial.config import Config
 from tuning.trial.files import json_safe, write_json
-from tuning.trial.verdict import rank
+from tuning.trial.run import RunDir, RunMetrics, StudyDir
+from tuning.trial.verdict import best_first
 
 
 def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
-                *, evaluate_chosen: Callable[[str], dict],
+                *, evaluate_chosen: Callable[[str], RunMetrics],
                 report) -> dict | None:
     """Writes `best/`: the best trial's hparams and end-to-end model, and
     the chosen model's test accuracy (the only one the study measures).
@@ -26,19 +27,19 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
     epoch count, and that model exported. With confirmations
     (`spec.confirm_top`), `choose` says which. `evaluate_chosen(trial_id)`
     gives the chosen trial's metrics with its test figures
-    (`TrialRunner.evaluate_chosen`).
+    (`TrialTrainer.evaluate_chosen`).
     """
     best, confirmation = choose(workdir, spec, table)
     if best is None:
         report("no trial finished; nothing to export")
         return None
-    source = workdir / "trials" / best["trial_id"]
-    out = workdir / "best"
-    staging = workdir / "best.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    config = from_dict(json.loads((source / "config.json").read_text())[
-        "config"])
+    study = StudyDir(workdir)
+    source = study.trial(best["trial_id"])
+    out = study.best.path
+    staging = RunDir(out.with_name(out.name + ".tmp"))
+    shutil.rmtree(staging.path, ignore_errors=True)
+    staging.path.mkdir()
+    config = source.read_config()
     info = {"trial_id": best["trial_id"],
             "hyperparameters": {k: best.get(k) for k in table.keys
                                 if best.get(k) is not None},
@@ -48,24 +49,23 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
             "confirmation": confirmation,
             "config": config.to_dict()}
     if spec.retrain_best:
-        from tuning.trial.train import retrain_on_train_and_validation
-
+        retrained = RunDir(staging / "retrain")
         metrics = retrain_on_train_and_validation(
-            config, staging / "retrain", epochs=int(best["best_epoch"]),
-            report=report)
-        shutil.copy(staging / "retrain" / "model.keras", staging)
-        shutil.copy(staging / "retrain" / "labels.txt", staging)
-        info["retrain_metrics"] = {k: json_safe(v) for k, v in metrics.items()}
+            config, retrained, epochs=int(best["best_epoch"]), report=report)
+        model_from = retrained
+        info["retrain_metrics"] = {k: json_safe(v) for k, v in
+                                   metrics.to_dict().items()}
     else:
         metrics = evaluate_chosen(best["trial_id"])
-        shutil.copy(source / "model.keras", staging)
-        shutil.copy(source / "labels.txt", staging)
+        model_from = source
+    for name in (RunDir.MODEL, RunDir.LABELS):
+        shutil.copy(model_from / name, staging.path)
     # The one test evaluation of the study: the chosen model's.
-    info["test_accuracy"] = json_safe(metrics["test_accuracy"])
-    info["test_loss"] = json_safe(metrics["test_loss"])
-    write_json(staging / "hparams.json", info)
+    info["test_accuracy"] = json_safe(metrics.test_accuracy)
+    info["test_loss"] = json_safe(metrics.test_loss)
+    write_json(staging / StudyDir.BEST_RECORD, info)
     shutil.rmtree(out, ignore_errors=True)
-    os.replace(staging, out)
+    os.replace(staging.path, out)
     mark_chosen(table, best["trial_id"], info["test_accuracy"])
     return info
 
@@ -86,10 +86,11 @@ def choose(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable
     runs = [table.rows[group["trial_id"]],
             *table.confirmations(group["trial_id"])]
     if not spec.retrain_best:
-        runs = [r for r in runs if (workdir / "trials" / r["trial_id"]
-                                    / "model.keras").exists()] or runs
-    return min(runs, key=lambda r: rank(spec.objective,
-                                        r["best_objective"])), group
+        study = StudyDir(workdir)
+        runs = [r for r in runs
+                if study.trial(r["trial_id"]).has_model()] or runs
+    return best_first(runs, spec.objective,
+                      lambda r: r["best_objective"])[0], group
 
 
 def mark_chosen(table: ResultsTable, trial_id: str,
@@ -101,3 +102,29 @@ def mark_chosen(table: ResultsTable, trial_id: str,
             table.update(row["trial_id"], test_accuracy=None)
     table.update(trial_id, test_accuracy=test_accuracy)
 
+
+
+def retrain_on_train_and_validation(config: Config, run: RunDir, *,
+                                    epochs: int, report) -> RunMetrics:
+    """Trains `config` on train + validation for `epochs` epochs into
+    `run`.
+
+    For exporting a chosen configuration: no early stopping and no best-
+    epoch restore (there is no held-out validation left); the validation
+    metrics it reports are on texts it trained on, and only the test
+    metrics are held out.
+    """
+    import numpy as np
+
+    from data_pipeline.sources import Split, load_splits
+    from tuning.trial.train import train_and_evaluate
+
+    splits = load_splits(config.data)
+    merged = dataclasses.replace(splits, train=Split(
+        texts=np.concatenate([splits.train.texts, splits.validation.texts]),
+        labels=np.concatenate([splits.train.labels,
+                               splits.validation.labels])))
+    config = dataclasses.replace(config, train=dataclasses.replace(
+        config.train, epochs=max(1, epochs), min_examples_seen=0,
+        early_stopping_patience=0, restore_best_weights=False))
+    return train_and_evaluate(config, run.path, splits=merged, report=report)

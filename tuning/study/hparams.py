@@ -20,6 +20,7 @@ from tensorboard.plugins.hparams import summary as hp_summary
 
 from models.config import cudnn_layers
 from tuning.study.space import SearchSpace
+from tuning.trial.run import Status, StudyDir
 
 # (tag, run group under the session, description)
 METRICS = (
@@ -41,10 +42,10 @@ METRICS = (
     ("failed", "", "1 if the trial failed, else 0"),
 )
 STATUS = {
-    "completed": api_pb2.STATUS_SUCCESS,
-    "stopped early": api_pb2.STATUS_SUCCESS,  # ended normally, early
-    "confirmed": api_pb2.STATUS_SUCCESS,  # a top trial's rerun, finished
-    "failed": api_pb2.STATUS_FAILURE,
+    Status.COMPLETED: api_pb2.STATUS_SUCCESS,
+    Status.STOPPED_EARLY: api_pb2.STATUS_SUCCESS,  # ended normally, early
+    Status.CONFIRMED: api_pb2.STATUS_SUCCESS,  # a top trial's rerun
+    Status.FAILED: api_pb2.STATUS_FAILURE,
 }
 
 
@@ -92,24 +93,24 @@ def write_experiment(workdir: pathlib.Path, space: SearchSpace) -> None:
                 for name, (domain, text) in DERIVED.items()]
     metrics = [hp.Metric(tag, group=group or None, description=text)
                for tag, group, text in METRICS]
-    writer = tf.summary.create_file_writer(str(workdir / "logs"))
+    writer = tf.summary.create_file_writer(str(StudyDir(workdir).logs))
     with writer.as_default():
         hp.hparams_config(hparams=hparams, metrics=metrics)
     writer.close()
 
 
-def start_session(trial_dir: pathlib.Path, trial_id: str,
+def start_session(logdir: pathlib.Path, trial_id: str,
                   space: SearchSpace, values: Mapping,
                   derived: Mapping | None = None) -> None:
-    """Opens the trial's session: it shows from now on (status unknown
-    until it ends: TensorBoard keeps the first status a session gets), with
-    its summary metrics as NaN until the trial ends. `derived` holds its
-    `DERIVED` columns."""
+    """Opens the trial's session in its `logdir`: it shows from now on
+    (status unknown until it ends: TensorBoard keeps the first status a
+    session gets), with its summary metrics as NaN until the trial ends.
+    `derived` holds its `DERIVED` columns."""
     by_key = {d.key: d for d in space.dimensions}
     hparams = {key: _value(by_key[key], value)
                for key, value in space.active(values).items()}
     hparams.update(derived or {})
-    writer = tf.summary.create_file_writer(str(trial_dir / "logs"))
+    writer = tf.summary.create_file_writer(str(logdir))
     with writer.as_default():
         hp.hparams(hparams, trial_id=trial_id)
         _write_summary_metrics({}, failed=False, step=0)
@@ -133,17 +134,19 @@ def _write_summary_metrics(metrics: Mapping[str, float], *, failed: bool,
                           step=step)
 
 
-def end_session(trial_dir: pathlib.Path, status: str,
+def end_session(logdir: pathlib.Path, status: Status,
                 metrics: Mapping[str, float]) -> None:
-    """Closes the session with its final status and summary metrics.
+    """Closes the session in `logdir` with its final status and summary
+    metrics.
 
     A metric with no value (a trial that failed before its first epoch)
     stays NaN rather than missing.
     """
-    writer = tf.summary.create_file_writer(str(trial_dir / "logs"))
+    writer = tf.summary.create_file_writer(str(logdir))
     with writer.as_default():
         # Step 1: the final values supersede the step-0 placeholders.
-        _write_summary_metrics(metrics, failed=status == "failed", step=1)
+        _write_summary_metrics(metrics, failed=status == Status.FAILED,
+                               step=1)
         pb = hp_summary.session_end_pb(STATUS[status], int(time.time()))
         tf.summary.experimental.write_raw_pb(pb.SerializeToString(), step=1)
     writer.close()

@@ -2,9 +2,10 @@
 
 import time
 
-from tuning.study.results import RUNNING, ResultsTable
+from tuning.study.results import ResultsTable
 from tuning.study.spec import StudySpec
 from tuning.trial.files import format_duration
+from tuning.trial.run import Status
 
 
 class Progress:
@@ -21,7 +22,7 @@ class Progress:
 
     def _done(self) -> int:
         return len([r for r in self.table.searched()
-                    if r["status"] != RUNNING])
+                    if r["status"] != Status.RUNNING])
 
     def __call__(self, trial_id: str, event: str) -> None:
         best = self.table.best(self.spec.objective)

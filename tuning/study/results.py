@@ -1,5 +1,6 @@
 """The results table of a study: `trials.csv` and `trials.json`, one row
-per trial, with the statuses both backends record."""
+per trial, with the statuses (`tuning.trial.run.Status`) both backends
+record."""
 
 import contextlib
 import csv
@@ -8,28 +9,18 @@ import fcntl
 import json
 import pathlib
 import threading
-from collections.abc import Mapping
-from typing import Any
 
 from tuning.study.space import SearchSpace
-from tuning.trial.config import ConfigError, from_dict
+from tuning.trial.config import ConfigError
 from tuning.trial.files import json_safe, write_atomic, write_json
-from tuning.trial.verdict import rank
-
-# Status words of the results table.
-RUNNING = "running"
-COMPLETED = "completed"
-STOPPED_EARLY = "stopped early"
-FAILED = "failed"
-CONFIRMED = "confirmed"  # a top trial's configuration rerun with a new seed
-
-SUMMARY_FIELDS = ("best_objective", "best_epoch", "stopped_epoch",
-                  "epochs_run", "final_accuracy_gap", "accuracy_gap_at_best",
-                  "gap_slope", "overfit_onset_epoch", "verdict",
-                  "best_val_accuracy", "best_val_loss", "test_accuracy",
-                  "wall_seconds")
+from tuning.trial.run import (FINISHED, SUMMARY_FIELDS, Status, StudyDir,
+                              status_of)
+from tuning.trial.verdict import best_first
 
 
+# The results-table columns of a trial's metrics (`RunMetrics.summary`).
+COLUMN_FIELDS = ("best_objective", "best_epoch", "stopped_epoch",
+                 *SUMMARY_FIELDS[2:])
 TEXT_COLUMNS = ("trial_id", "status", "reason", "verdict", "node",
                 "confirms")
 
@@ -61,6 +52,7 @@ class ResultsTable:
 
     def __init__(self, workdir: pathlib.Path, space: SearchSpace):
         self.workdir = workdir
+        self.study = StudyDir(workdir)
         self.space = space
         self.keys = space.keys
         self._lock = threading.Lock()
@@ -80,13 +72,14 @@ class ResultsTable:
 
     def _from_json(self) -> list[dict] | None:
         try:
-            return json.loads((self.workdir / "trials.json").read_text())
+            return json.loads((self.study / StudyDir.TRIALS_JSON)
+                              .read_text())
         except (OSError, ValueError):
             return None
 
     def _from_csv(self) -> list[dict] | None:
         try:
-            with open(self.workdir / "trials.csv", newline="",
+            with open(self.study / StudyDir.TRIALS_CSV, newline="",
                       encoding="utf-8") as f:
                 rows = list(csv.DictReader(f))
         except (OSError, csv.Error, UnicodeDecodeError):
@@ -100,34 +93,30 @@ class ResultsTable:
     def _from_trials(self) -> list[dict] | None:
         """Each trial's own `row.json`, or its config and metrics."""
         rows = []
-        for trial_dir in sorted((self.workdir / "trials").glob("*/")):
+        for run in self.study.trials():
             try:
-                rows.append(json.loads((trial_dir / "row.json").read_text()))
+                rows.append(json.loads((run / run.ROW).read_text()))
                 continue
             except (OSError, ValueError):
                 pass
             try:
-                config = from_dict(json.loads(
-                    (trial_dir / "config.json").read_text())["config"])
+                config = run.read_config()
             except (OSError, ValueError, KeyError, ConfigError):
                 continue  # never started training: nothing to keep
             flat = config.flat()
-            row = {"trial_id": trial_dir.name, **self.space.active(
+            row = {"trial_id": run.name, **self.space.active(
                 {k: flat[k] for k in self.keys})}
             try:
-                metrics = json.loads((trial_dir / "metrics.json").read_text())
-            except (OSError, ValueError):
-                row.update(status=RUNNING, reason="interrupted")
+                metrics = run.read_metrics()
+            except (ValueError, TypeError):
+                metrics = None
+            if metrics is None:
+                row.update(status=Status.RUNNING, reason="interrupted")
             else:
-                early = metrics["stopped_early"]
-                status, reason = (
-                    (FAILED, f"diverged: {metrics['verdict_reason']}")
-                    if metrics["status"] == "diverged" else
-                    (STOPPED_EARLY, "early stopping") if early else
-                    (COMPLETED, ""))
+                status, reason = status_of(metrics)
                 row.update(status=status, reason=reason,
                            **{k: json_safe(v) for k, v in
-                              summary_fields(metrics).items()})
+                              metrics.summary().items()})
             rows.append(row)
         return rows or None
 
@@ -137,24 +126,25 @@ class ResultsTable:
     @property
     def columns(self) -> list[str]:
         return ["trial_id", "status", "reason", *self.keys,
-                *SUMMARY_FIELDS, "confirms", "seed", "node", "started_at",
+                *COLUMN_FIELDS, "confirms", "seed", "node", "started_at",
                 "ended_at"]
 
     @contextlib.contextmanager
     def _locked(self):
-        with self._lock, open(self.workdir / "trials.lock", "a") as lock:
+        with self._lock, open(self.study / StudyDir.TRIALS_LOCK,
+                              "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
     def _write(self) -> None:
         rows = sorted(self.rows.values(), key=lambda r: r["trial_id"])
-        write_json(self.workdir / "trials.json", rows)
+        write_json(self.study / StudyDir.TRIALS_JSON, rows)
         table = io.StringIO()
         writer = csv.DictWriter(table, fieldnames=self.columns,
                                 extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-        write_atomic(self.workdir / "trials.csv", table.getvalue())
+        write_atomic(self.study / StudyDir.TRIALS_CSV, table.getvalue())
 
     def update(self, trial_id: str, **fields) -> dict:
         with self._locked():
@@ -162,9 +152,9 @@ class ResultsTable:
             row = self.rows.setdefault(trial_id, {"trial_id": trial_id})
             row.update({k: json_safe(v) for k, v in fields.items()})
             self._write()
-            trial_dir = self.workdir / "trials" / trial_id
-            trial_dir.mkdir(parents=True, exist_ok=True)
-            write_json(trial_dir / "row.json", row)
+            run = self.study.trial(trial_id)
+            run.path.mkdir(parents=True, exist_ok=True)
+            write_json(run / run.ROW, row)
             return dict(row)
 
     def consecutive_failures(self) -> int:
@@ -173,7 +163,7 @@ class ResultsTable:
                        key=lambda r: r["ended_at"])
         count = 0
         for row in reversed(ended):
-            if row["status"] != FAILED:
+            if row["status"] != Status.FAILED:
                 break
             count += 1
         return count
@@ -181,7 +171,7 @@ class ResultsTable:
     def finished(self) -> list[dict]:
         """The search's finished trials (confirmations aside)."""
         return [r for r in self.rows.values()
-                if r["status"] in (COMPLETED, STOPPED_EARLY)]
+                if r["status"] in FINISHED]
 
     def searched(self) -> list[dict]:
         """The search's trials, whatever their status (confirmations
@@ -192,14 +182,13 @@ class ResultsTable:
         """The finished confirmation runs of the trial `trial_id`."""
         return [r for r in self.rows.values()
                 if r.get("confirms") == trial_id
-                and r["status"] == CONFIRMED]
+                and r["status"] == Status.CONFIRMED]
 
     def ranked(self, objective: str) -> list[dict]:
         """The finished trials with a figure for `objective`, best first
         (ties in table order)."""
-        return sorted((r for r in self.finished()
-                       if r.get("best_objective") is not None),
-                      key=lambda r: rank(objective, r["best_objective"]))
+        return best_first(self.finished(), objective,
+                          lambda r: r.get("best_objective"))
 
     def best(self, objective: str, *, with_model: bool = False
              ) -> dict | None:
@@ -207,32 +196,4 @@ class ResultsTable:
         among those that exported a model (a trial a scheduler stopped
         did not)."""
         return next((r for r in self.ranked(objective) if not with_model
-                     or (self.workdir / "trials" / r["trial_id"]
-                         / "model.keras").exists()), None)
-
-
-def summary_fields(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The results-table fields of a trial's `metrics.json`."""
-    return {
-        "best_objective": metrics["best_objective"],
-        "best_epoch": metrics["best_epoch"],
-        "stopped_epoch": metrics["epochs_run"],
-        "epochs_run": metrics["epochs_run"],
-        "final_accuracy_gap": metrics["final_accuracy_gap"],
-        "accuracy_gap_at_best": metrics["accuracy_gap_at_best"],
-        "gap_slope": metrics["gap_slope"],
-        "overfit_onset_epoch": metrics["overfit_onset_epoch"],
-        "verdict": metrics["verdict"],
-        "best_val_accuracy": metrics["best_val_accuracy"],
-        "best_val_loss": metrics["best_val_loss"],
-        "test_accuracy": metrics["test_accuracy"],
-        "wall_seconds": metrics["wall_seconds"],
-    }
-
-
-def failure_reason(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(error).__name__}: {first}"[:300]
-
-
+                     or self.study.trial(r["trial_id"]).has_model()), None)

@@ -1,33 +1,35 @@
-"""Runs one trial of a study, for either backend: table, HParams, trial.
+"""Trains a study's trials, for either backend.
 
-Both backends call `TrialRunner.run(trial_id, values)` (or `start`,
-`train` and `finish` from different processes, as Ray does); only how they
-pick values and schedule trials differs. The trial itself is one call of
-the trial function, `tuning.trial.train.train_and_evaluate` unless the
-runner is given another (the tests' stand-in trains nothing, so that search
-logic is tested in seconds).
+    trainer = TrialTrainer(StudyDir(workdir), spec, strategy=strategy)
+    metrics = run_trial(recorder, trainer, trial_id, values)
+
+`TrialTrainer` trains a trial into `trials/<id>` with one call of the trial
+function, `tuning.trial.train.train_and_evaluate` unless it is given
+another (the tests' stand-in trains nothing, so that search logic is
+tested in seconds); it records nothing. `tuning.study.recorder.
+TrialRecorder` records; `run_trial` does both, for the backends that train
+in the process that records (Keras Tuner, confirmations). Ray trains in
+its workers and records in its driver.
 """
 
 import ctypes
 import gc
-import json
 import pathlib
-import socket
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from data_pipeline.config import DataConfig
 from data_pipeline.sources import TextSplits, load_splits
-from tuning.study.results import (COMPLETED, FAILED, RUNNING, STOPPED_EARLY,
-                                  ResultsTable, failure_reason,
-                                  summary_fields)
+from tuning.study.recorder import TrialRecorder
 from tuning.study.spec import StudySpec
-from tuning.trial.config import apply_overrides, from_dict
+from tuning.trial.config import apply_overrides
+from tuning.trial.run import (RunDir, RunMetrics, Status, StudyDir,
+                              status_of)
 
 # trial_function(config, workdir, *, report, epoch_hooks, keep_state,
-# evaluate_test) -> metrics, as `train_and_evaluate` takes and returns them.
-TrialFunction = Callable[..., dict]
+# evaluate_test) -> RunMetrics, as `train_and_evaluate` takes and returns
+# them.
+TrialFunction = Callable[..., RunMetrics]
 
 KEEP_VECTORIZED = 4  # distinct data settings whose ids a process keeps
 
@@ -41,43 +43,51 @@ def _release_freed_memory() -> None:
         pass
 
 
+def failure_reason(error: BaseException) -> str:
+    """One line naming an exception (a failed trial's reason)."""
+    text = str(error).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(error).__name__}: {first}"[:300]
+
+
 class TrialFailed(Exception):
-    """A trial that raised or diverged; its reason is in the table."""
+    """A trial that raised or diverged.
+
+    Attributes:
+        reason: one line saying why (the results table's reason).
+        metrics: the diverged run's metrics (None if it raised).
+    """
+
+    def __init__(self, reason: str, metrics: RunMetrics | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.metrics = metrics
 
 
-class TrialRunner:
-    """Runs trials into `workdir/trials/<id>` and records them.
+class TrialTrainer:
+    """Trains trials into `study.trial(id)`.
 
     Args:
-        workdir: the study's workdir.
+        study: the study's directory.
         spec: the study.
-        table: the results table (shared with the backend's driver).
-        report: receives progress lines.
-        on_event: called as `on_event(trial_id, event)` after the table
-            changed (the driver's progress line).
+        report: receives the trials' lines, prefixed `[trial <id>]`.
         strategy: each trial's distribution strategy.
-        record: write table rows and HParams sessions here (False where a
-            driver process records them, as with Ray).
         status: receives a live line within each epoch of the trials
             trained in this process (a terminal's); None for none.
         trial_function: trains one trial, called as
             `trial_function(config, workdir, report=..., epoch_hooks=...,
-            keep_state=...)`; None: `train_and_evaluate` with `strategy`
-            and this process's shared data.
+            keep_state=..., evaluate_test=...)`; None:
+            `train_and_evaluate` with `strategy` and this process's shared
+            data.
     """
 
-    def __init__(self, workdir: pathlib.Path, spec: StudySpec,
-                 table: ResultsTable | None, *, report=print,
-                 on_event=lambda trial_id, event: None, strategy=None,
-                 record: bool = True, status=None,
+    def __init__(self, study: StudyDir, spec: StudySpec, *, report=print,
+                 strategy=None, status=None,
                  trial_function: TrialFunction | None = None):
-        self.workdir = workdir
+        self.study = study
         self.spec = spec
-        self.table = table
         self.report = report
-        self.on_event = on_event
         self.strategy = strategy
-        self.record = record
         self.status = status
         self.trial_function = trial_function or self.train_and_evaluate
         self._splits: dict[tuple, TextSplits] = {}
@@ -106,36 +116,10 @@ class TrialRunner:
             del self._vectorized[next(iter(self._vectorized))]
         return found
 
-    def trial_dir(self, trial_id: str) -> pathlib.Path:
-        return self.workdir / "trials" / trial_id
-
-    def start(self, trial_id: str, values, **fields) -> None:
-        """Records the trial running (with `fields` in its row)."""
-        active = self.spec.space.active(values)
-        self.table.update(trial_id, status=RUNNING, reason="",
-                          node=socket.gethostname(), started_at=time.time(),
-                          ended_at=None, **active, **fields)
-        from tuning.study import hparams  # TensorFlow: where it records
-
-        hparams.start_session(
-            self.trial_dir(trial_id), trial_id, self.spec.space, values,
-            hparams.derived_values(self.spec.trial_config(values)))
-        self.on_event(trial_id, "started")
-
-    def finish(self, trial_id: str, status: str, reason: str = "",
-               metrics: dict | None = None) -> None:
-        fields = summary_fields(metrics) if metrics else {}
-        self.table.update(trial_id, status=status, reason=reason,
-                          ended_at=time.time(), **fields)
-        from tuning.study import hparams
-
-        hparams.end_session(self.trial_dir(trial_id), status, fields)
-        self.on_event(trial_id, status + (f" ({reason})" if reason else ""))
-
     def train(self, trial_id: str, values, *, epochs: int | None = None,
               epoch_hooks=(), keep_state: bool = False,
-              overrides: Mapping[str, Any] | None = None) -> dict:
-        """Trains the trial; raises `TrialFailed` if it raises or diverges.
+              overrides: Mapping[str, Any] | None = None) -> RunMetrics:
+        """Trains the trial.
 
         Args:
             overrides: config keys set over the sampled values (a
@@ -143,6 +127,9 @@ class TrialRunner:
 
         Returns:
             The trial's metrics.
+
+        Raises:
+            TrialFailed: the trial raised or diverged.
         """
         config = self.spec.trial_config(values, epochs=epochs)
         if overrides:
@@ -153,42 +140,34 @@ class TrialRunner:
 
         try:
             metrics = self.trial_function(
-                config, self.trial_dir(trial_id), report=prefixed,
+                config, self.study.trial(trial_id).path, report=prefixed,
                 epoch_hooks=epoch_hooks, keep_state=keep_state,
                 evaluate_test=False)  # see `evaluate_chosen`
         except Exception as e:  # any trial error is the trial's failure
-            reason = failure_reason(e)
-            if self.record:
-                self.finish(trial_id, FAILED, reason)
-            raise TrialFailed(reason) from e
-        if metrics["status"] == "diverged":
-            reason = f"diverged: {metrics['verdict_reason']}"
-            if self.record:
-                self.finish(trial_id, FAILED, reason, metrics)
-            raise TrialFailed(reason)
+            raise TrialFailed(failure_reason(e)) from e
+        if metrics.diverged:
+            raise TrialFailed(status_of(metrics)[1], metrics)
         return metrics
 
-    def evaluate_chosen(self, trial_id: str) -> dict:
+    def evaluate_chosen(self, trial_id: str) -> RunMetrics:
         """The finished trial's metrics with its test figures (evaluated
         now if the trial has none): for the model a study chooses."""
-        trial_dir = self.trial_dir(trial_id)
-        config = from_dict(json.loads((trial_dir / "config.json")
-                                      .read_text())["config"])
+        run = self.study.trial(trial_id)
         return self.trial_function(
-            config, trial_dir, report=lambda line: None, epoch_hooks=(),
-            keep_state=True, evaluate_test=True)
+            run.read_config(), run.path, report=lambda line: None,
+            epoch_hooks=(), keep_state=True, evaluate_test=True)
 
     def train_and_evaluate(self, config, workdir: pathlib.Path, *, report,
                            epoch_hooks, keep_state: bool,
-                           evaluate_test: bool) -> dict:
+                           evaluate_test: bool) -> RunMetrics:
         """The real trial function, on the data this process shares."""
         import keras
 
         from tuning.trial.train import train_and_evaluate
-        from tuning.trial.workdir import check_workdir
+        from tuning.trial.workdir import finished_metrics
 
         # A finished trial (reused, or evaluated on test) needs no ids.
-        finished = check_workdir(workdir, config) is not None
+        finished = finished_metrics(RunDir(workdir), config) is not None
         # Free the previous trial's graphs and layers: without this a long
         # study grows the process's memory trial after trial.
         keras.backend.clear_session(free_memory=True)
@@ -204,14 +183,26 @@ class TrialRunner:
             status=status, epoch_hooks=epoch_hooks, keep_state=keep_state,
             evaluate_test=evaluate_test)
 
-    def run(self, trial_id: str, values, *, epochs: int | None = None,
-            keep_state: bool = False) -> dict:
-        """Starts, trains and finishes one trial (in-process backends)."""
-        self.start(trial_id, values)
-        metrics = self.train(trial_id, values, epochs=epochs,
-                             keep_state=keep_state)
-        status = STOPPED_EARLY if metrics["stopped_early"] else COMPLETED
-        self.finish(trial_id, status,
-                    "early stopping" if metrics["stopped_early"] else "",
-                    metrics)
-        return metrics
+
+def run_trial(recorder: TrialRecorder, trainer: TrialTrainer,
+              trial_id: str, values, *, epochs: int | None = None,
+              keep_state: bool = False) -> RunMetrics:
+    """Starts, trains and finishes one trial in this process.
+
+    Raises:
+        TrialFailed: the trial failed (recorded so).
+    """
+    recorder.start(trial_id, values)
+    try:
+        metrics = trainer.train(trial_id, values, epochs=epochs,
+                                keep_state=keep_state)
+    except TrialFailed as e:
+        recorder.finish(trial_id, *failed(e))
+        raise
+    recorder.finish(trial_id, *status_of(metrics), metrics)
+    return metrics
+
+
+def failed(error: TrialFailed) -> tuple:
+    """`(status, reason, metrics)` to record a failed trial with."""
+    return Status.FAILED, error.reason, error.metrics

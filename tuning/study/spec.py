@@ -24,6 +24,7 @@ from tuning.study.space import SearchSpace
 from tuning.trial.config import OBJECTIVES, Config, ConfigError, from_dict
 from tuning.trial.devices import HELP as DEVICES
 from tuning.trial.files import write_json
+from tuning.trial.run import StudyDir
 from tuning.trial.verdict import minimizes
 
 Backend = Literal["keras-tuner", "ray"]
@@ -184,22 +185,22 @@ class Runtime:
 
 
 def save_runtime(workdir: pathlib.Path, runtime: Runtime) -> None:
-    write_json(workdir / "runtime.json", dataclasses.asdict(runtime))
+    write_json(workdir / StudyDir.RUNTIME, dataclasses.asdict(runtime))
 
 
 def load_runtime(workdir: pathlib.Path) -> Runtime:
-    path = workdir / "runtime.json"
+    path = workdir / StudyDir.RUNTIME
     if not path.exists():
         return Runtime()
     return Runtime(**json.loads(path.read_text()))
 
 
 def save_spec(workdir: pathlib.Path, spec: StudySpec) -> None:
-    write_json(workdir / "study.json", spec.to_dict())
+    write_json(workdir / StudyDir.SPEC, spec.to_dict())
 
 
 def load_spec(workdir: pathlib.Path) -> StudySpec:
-    path = workdir / "study.json"
+    path = workdir / StudyDir.SPEC
     if not path.exists():
         raise ConfigError(f"{workdir}: no study to resume (no study.json)")
     try:

@@ -1,5 +1,5 @@
-"""The trial's per-epoch callbacks: its history, its best epoch and the
-commit of its training state.
+"""The trial's per-epoch callbacks: its history, its best epoch, the
+commit of its training state and the epoch its data is shuffled for.
 
 They keep their state in the run's files (`history.csv`, the best
 weights, `backup/`), so a resumed run carries on exactly where it stopped.
@@ -13,6 +13,7 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from data_pipeline.pipeline import ShuffleEpoch
 from tuning.trial.files import format_duration
 from tuning.trial.history import format_epoch, read_history, write_history
 from tuning.trial.state import HISTORY, TrainingState, save_weights_atomic
@@ -130,6 +131,18 @@ class CommitEachEpoch(keras.callbacks.Callback):
         self.state.commit(self.model, epoch + 1)
 
 
+class ShuffleForEpoch(keras.callbacks.Callback):
+    """Tells the training data which epoch begins, before its pass does,
+    so that epoch `e` takes epoch `e`'s order in a resumed run too."""
+
+    def __init__(self, epochs: ShuffleEpoch):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.set(epoch)
+
+
 class LiveProgress(keras.callbacks.Callback):
     """A status line within each training epoch: the step, the rate and
     the time left, at most every `every` seconds (for a terminal). The
@@ -166,17 +179,19 @@ class LiveProgress(keras.callbacks.Callback):
 
 
 class EpochHooks(keras.callbacks.Callback):
-    """Calls plain `hook(epoch, last)` functions at the end of every epoch
-    (`last`: the epoch budget is reached or training was stopped)."""
+    """Calls plain `hook(rows, last)` functions at the end of every epoch:
+    `rows` are the run's history rows so far (the epoch's is the last),
+    `last` says the epoch budget is reached or training was stopped."""
 
-    def __init__(self, hooks):
+    def __init__(self, recorder: EpochRecorder, hooks):
         super().__init__()
+        self.recorder = recorder
         self.hooks = tuple(hooks)
 
     def on_epoch_end(self, epoch, logs=None):
         last = epoch + 1 >= self.params["epochs"] or self.model.stop_training
         for hook in self.hooks:
-            hook(epoch + 1, bool(last))
+            hook(list(self.recorder.rows), bool(last))
 
 
 # `train.lr_schedule=plateau`: the rate is halved after every epoch that

@@ -7,7 +7,10 @@ report prints it).
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 UNDERFIT_MARGIN = 0.10  # final train accuracy below chance + this
 OVERFIT_GAP = 0.05  # final train - validation accuracy above this
@@ -76,6 +79,17 @@ def minimizes(objective: str) -> bool:
 def rank(objective: str, value: float) -> float:
     """Sort key of a value of `objective`: the best sorts first."""
     return value if minimizes(objective) else -value
+
+
+def best_first(items: Iterable[T], objective: str,
+               value: Callable[[T], float | None]) -> list[T]:
+    """The `items` with a figure for `objective` (`value(item)`, neither
+    None nor NaN), best first, ties in their given order: the one ranking
+    of runs, trials and cells."""
+    scored = [(v, item) for item in items
+              if (v := value(item)) is not None and not math.isnan(v)]
+    return [item for _, item in sorted(
+        scored, key=lambda pair: rank(objective, pair[0]))]
 
 
 def _is_better(objective: str, value: float, best: float) -> bool:

@@ -1,18 +1,18 @@
 """One writer per workdir, and each workdir used for one kind of job.
 
-    with hold("runs/lstm", kind="run"):
+    with lock_workdir("runs/lstm", kind="run"):
         train_and_evaluate(config, "runs/lstm")
 
-`hold` takes an exclusive lock on `WORKDIR/.rnntune.lock` (`flock`), so the
-operating system releases it when the holder dies: a killed run never
-leaves a stale lock. A second process asking for it gets a `WorkdirError`
-naming the workdir and the holder's process id. `check_workdir` tells a
-finished run from one to resume, and refuses a run of another config.
+`lock_workdir` takes an exclusive lock on `WORKDIR/.rnntune.lock`
+(`flock`), so the operating system releases it when the holder dies: a
+killed run never leaves a stale lock. A second process asking for it gets
+a `WorkdirError` naming the workdir and the holder's process id.
+`finished_metrics` tells a finished run from one to resume, and refuses a
+run of another config.
 """
 
 import contextlib
 import fcntl
-import json
 import os
 import pathlib
 import shlex
@@ -20,15 +20,16 @@ import stat
 from typing import Literal
 
 from tuning.trial.config import (Config, ConfigError, WorkdirError,
-                                 differences, from_dict)
+                                 differences)
+from tuning.trial.run import RunDir, RunMetrics, StudyDir
 
 LOCK_FILE = ".rnntune.lock"
 JobKind = Literal["run", "comparison", "study"]
 # The file that marks each kind of workdir, and the command that makes it.
 MARKERS: dict[str, tuple[str, str]] = {
-    "study": ("study.json", "rnntune tune"),
+    "study": (StudyDir.SPEC, "rnntune tune"),
     "comparison": ("comparison.json", "rnntune compare"),
-    "run": ("config.json", "rnntune train"),
+    "run": (RunDir.CONFIG, "rnntune train"),
 }
 
 
@@ -53,26 +54,32 @@ def check_kind(workdir: pathlib.Path, kind: JobKind) -> None:
             f"not a {kind}; choose another --workdir")
 
 
-def check_workdir(workdir: pathlib.Path, config: Config) -> dict | None:
-    """Returns the finished run's metrics if `workdir` already holds one.
+def finished_metrics(run: RunDir, config: Config) -> RunMetrics | None:
+    """The metrics of the finished run of `config` in `run`; None when
+    there is none yet (nothing there, or a run to resume).
 
     Raises:
-        WorkdirError: `workdir` holds a run of another config.
+        WorkdirError: `run` holds a run of another config, or a damaged
+            one.
     """
-    path = workdir / "config.json"
-    if not path.exists():
+    if not run.has_config():
         return None
     try:
-        previous = from_dict(json.loads(path.read_text())["config"])
+        previous = run.read_config()
     except (ValueError, KeyError, ConfigError) as e:
-        raise WorkdirError(f"{path}: unreadable run config ({e})") from None
+        raise WorkdirError(f"{run.config_path}: unreadable run config "
+                           f"({e})") from None
     changed = differences(previous, config)
     if changed:
         raise WorkdirError(
-            f"{workdir} holds a run with another config ({'; '.join(changed)}"
-            "); choose another --workdir or remove it")
-    metrics = workdir / "metrics.json"
-    return json.loads(metrics.read_text()) if metrics.exists() else None
+            f"{run.path} holds a run with another config "
+            f"({'; '.join(changed)}); choose another --workdir or remove it")
+    try:
+        return run.read_metrics()
+    except (ValueError, TypeError) as e:
+        raise WorkdirError(f"{run.metrics_path}: unreadable run metrics "
+                           f"({e}); remove it to train the run again"
+                           ) from None
 
 
 def _holder(fd: int) -> str:
@@ -121,7 +128,7 @@ def private_umask() -> None:
 
 
 @contextlib.contextmanager
-def hold(workdir: str | os.PathLike, *, kind: JobKind):
+def lock_workdir(workdir: str | os.PathLike, *, kind: JobKind):
     """Holds `workdir` exclusively while the block runs.
 
     Creates `workdir` if needed (and removes it again if the block leaves
@@ -198,7 +205,7 @@ def check_private(workdir: pathlib.Path) -> None:
             under `ray/` or `keras_tuner/` is owned by another user or
             writable by group (other than a user private group) or others.
     """
-    paths = [workdir, workdir / "study.json", workdir / "runtime.json"]
+    paths = [workdir, workdir / StudyDir.SPEC, workdir / StudyDir.RUNTIME]
     for backend in ("ray", "keras_tuner"):
         if (workdir / backend).is_dir():
             paths.append(workdir / backend)

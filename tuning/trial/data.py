@@ -1,0 +1,110 @@
+"""A run's data: read, vectorized and batched for its strategy, with the
+warnings the data and model call for (said once, at the start)."""
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from data_pipeline.pipeline import ShuffleEpoch, VectorizedSplits, padded_share
+from data_pipeline.sources import TextSplits, load_splits
+from models.config import cudnn_layers
+from tuning.trial.callbacks import Report
+from tuning.trial.config import Config
+
+
+@dataclasses.dataclass(frozen=True)
+class RunData:
+    """The data of one run, batched for its strategy."""
+
+    splits: TextSplits
+    vectorized: VectorizedSplits
+    datasets: dict[str, tf.data.Dataset]  # split name -> batches
+    # Which epoch's order the training batches take (`ShuffleForEpoch`).
+    train_epochs: ShuffleEpoch
+    strategy: tf.distribute.Strategy
+    per_replica_batch_size: int
+    global_batch_size: int
+    learning_rate: float  # scaled with the replicas if the config says so
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.splits.class_names)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Training batches per epoch (each a step of all replicas)."""
+        return int(self.datasets["train"].cardinality())
+
+
+def prepare_data(config: Config, strategy: tf.distribute.Strategy, *,
+                 splits: TextSplits | None,
+                 vectorized: VectorizedSplits | None,
+                 report: Report) -> RunData:
+    """Reads and checks the data (before anything is written), vectorizes
+    it unless given, and batches every split for the strategy."""
+    if splits is None:
+        splits = load_splits(config.data)
+    replicas = strategy.num_replicas_in_sync
+    global_batch_size = config.train.batch_size * replicas
+    # Seeded before the vectorizer and model draw anything.
+    keras.utils.set_random_seed(config.train.seed)
+    if vectorized is None:
+        vectorized = VectorizedSplits.build(
+            splits, max_tokens=config.data.max_tokens,
+            sequence_length=config.data.sequence_length)
+    for note in splits.notes:
+        report(f"data: {note}")
+    train_epochs = ShuffleEpoch()
+    return RunData(
+        splits=splits, vectorized=vectorized,
+        datasets={name: vectorized.dataset(
+            name, global_batch_size=global_batch_size,
+            shuffle=name == "train", seed=config.data.seed,
+            bucket=config.data.bucket_by_length, epochs=train_epochs)
+            for name in vectorized.ids},
+        train_epochs=train_epochs,
+        strategy=strategy,
+        per_replica_batch_size=config.train.batch_size,
+        global_batch_size=global_batch_size,
+        learning_rate=config.train.learning_rate * (
+            replicas if config.train.scale_learning_rate else 1))
+
+
+def warn_of_slow_kernels(config: Config, *, report: Report) -> None:
+    """Says once, on a GPU machine, which recurrent layers will not run
+    the cuDNN kernel and why (they run several times slower); without a
+    GPU, that float16 is emulated (tens of times slower)."""
+    if not tf.config.list_logical_devices("GPU"):
+        if config.train.precision == "mixed_float16":
+            report("warning: train.precision=mixed_float16 without a GPU: "
+                   "the CPU emulates float16, tens of times slower than "
+                   "float32")
+        return
+    slow = [layer for layer in cudnn_layers(config.model)
+            if not layer["cudnn"]]
+    if slow:
+        report(f"warning: {', '.join(layer['layer'] for layer in slow)} "
+               f"will not use cuDNN on the GPU: {slow[0]['why']}")
+
+
+# From this share of padded texts on, a final state read after the padding
+# costs accuracy (the seed's LSTM at 500 tokens stays near chance).
+PADDED_WARNING_SHARE = 0.1
+
+
+def warn_of_padded_final_steps(config: Config, vectorized: VectorizedSplits,
+                               *, report: Report) -> None:
+    """Says once when the head reads an unmasked final state and many
+    texts end in padding: the state has then read the padding last."""
+    if config.model.mask_zero or config.model.pooling != "last":
+        return
+    share = padded_share(vectorized.ids["train"],
+                         vectorized.bucket_bounds
+                         if config.data.bucket_by_length else None)
+    if share >= PADDED_WARNING_SHARE:
+        report(f"warning: {share:.0%} of the training texts end in padding, "
+               "and the final state (model.pooling=last, "
+               "model.mask_zero=false) reads it after the text; "
+               "model.mask_zero=true or model.pooling=mean|max|attention "
+               "avoids that")

@@ -1,0 +1,54 @@
+"""Scoring a model on a split.
+
+One way to score, everywhere: Keras' own loss and metrics, compiled as
+the run trains (`tuning.trial.optimization`: label smoothing included),
+so the test figures a run records at its end and those a study or a
+comparison records for its chosen model are the same numbers. One
+decision rule turns probabilities into labels (`predicted_labels`).
+"""
+
+import math
+import pathlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from data_pipeline.sources import Split
+from tuning.trial.optimization import compile_model
+
+# One sigmoid unit: class 1 when its probability is above this, as Keras'
+# `binary_accuracy` decides.
+THRESHOLD = 0.5
+SCORE_BATCH_SIZE = 256
+
+
+def predicted_labels(probabilities: np.ndarray) -> np.ndarray:
+    """The label index of each row of a model's output."""
+    if probabilities.shape[-1] == 1:
+        return (probabilities[:, 0] > THRESHOLD).astype(np.int64)
+    return np.argmax(probabilities, axis=-1)
+
+
+def score(model: keras.Model, batches: tf.data.Dataset) -> dict:
+    """`{"test_loss", "test_accuracy"}` of a compiled model on batches of
+    (inputs, labels)."""
+    figures = model.evaluate(batches, verbose=0, return_dict=True)
+    return {"test_loss": float(figures["loss"]),
+            "test_accuracy": float(figures["accuracy"])}
+
+
+def score_exported(model_path: pathlib.Path, split: Split | None, *,
+                   num_classes: int, label_smoothing: float) -> dict:
+    """The exported model at `model_path` scored on `split` as a user
+    would run it (raw texts in), with the loss its run trained with: NaN
+    figures when there is no split."""
+    if split is None:
+        return {"test_loss": math.nan, "test_accuracy": math.nan}
+    model = keras.models.load_model(model_path)
+    compile_model(model, num_classes=num_classes,
+                  label_smoothing=label_smoothing)
+    batches = tf.data.Dataset.from_tensor_slices(
+        (np.asarray(split.texts, dtype=object), split.labels)
+    ).batch(SCORE_BATCH_SIZE)
+    return score(model, batches)

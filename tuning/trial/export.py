@@ -1,0 +1,28 @@
+"""A run's end-to-end model: raw strings in, probabilities out."""
+
+import os
+
+import keras
+
+from tuning.trial.run import RunDir
+
+
+def export_model(vectorizer: keras.layers.TextVectorization,
+                 model: keras.Model) -> keras.Model:
+    """The end-to-end model: a batch of raw strings in, probabilities out.
+
+    It holds a copy of `model` without its optimizer (inference needs
+    none, and a mixed-precision one would not load back as it was)."""
+    inference = keras.models.clone_model(model)
+    inference.set_weights(model.get_weights())
+    texts = keras.Input(shape=(), dtype="string", name="text")
+    return keras.Model(texts, inference(vectorizer(texts)), name="rnntune")
+
+
+def export(run: RunDir, vectorizer: keras.layers.TextVectorization,
+           model: keras.Model) -> None:
+    """Saves the end-to-end model as the run's model file, whole or not at
+    all."""
+    partial = run.model_path.with_name(".partial." + run.MODEL)
+    export_model(vectorizer, model).save(partial)
+    os.replace(partial, run.model_path)

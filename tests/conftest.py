@@ -27,7 +27,9 @@ _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     _cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from helpers import SMALL  # noqa: E402
+from commands import SMALL  # noqa: E402
+from servers import TensorBoard  # noqa: E402
+
 from launch.presets import get_preset  # noqa: E402
 from tuning.trial.config import Config, apply_overrides  # noqa: E402
 
@@ -51,7 +53,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def smoke_config() -> Config:
     """The smoke preset (`launch.presets.smoke_variant` of imdb) on fewer
-    texts (`helpers.SMALL`): seconds per run, for behaviour, not
+    texts (`commands.SMALL`): seconds per run, for behaviour, not
     learning."""
     return apply_overrides(get_preset("smoke"), dict(
         item.split("=", 1) for item in SMALL[1::2]))
@@ -73,6 +75,22 @@ def smoke_run(tmp_path_factory, smoke_config):
     workdir = tmp_path_factory.mktemp("smoke_run")
     metrics = train_and_evaluate(smoke_config, workdir, report=lambda _: None)
     return workdir, metrics
+
+
+@pytest.fixture
+def tensorboard():
+    """Starts real TensorBoard servers: `tensorboard(logdir)` returns a
+    `servers.TensorBoard` on 127.0.0.1 serving `logdir`, once it answers.
+    Every server a test started is stopped after it."""
+    started = []
+
+    def start(logdir) -> TensorBoard:
+        started.append(TensorBoard(logdir))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

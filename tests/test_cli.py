@@ -8,7 +8,6 @@ import os
 import pathlib
 import subprocess
 import sys
-import time
 import urllib.request
 
 
@@ -16,7 +15,10 @@ from launch.cli import main
 from launch.presets import PRESETS
 from tuning.trial.config import Config
 
-from helpers import REPO, SMALL, bad_data_sources, free_port, run_cli
+from commands import REPO, SMALL, run_cli
+from polling import wait_until
+from data_files import bad_data_sources
+from servers import free_port
 
 
 def _main(capsys, *argv):
@@ -331,18 +333,18 @@ def test_tensorboard_serves_the_run_on_loopback(smoke_run, tmp_path):
             [sys.executable, "-m", "launch", "tensorboard", "--workdir",
              str(smoke_run[0]), "--port", str(port)], cwd=REPO,
             stdout=sink, stderr=subprocess.STDOUT)
+
+    def every_log_served():
+        try:
+            runs = _get_json(f"http://127.0.0.1:{port}/data/runs")
+        except OSError:
+            return False
+        return {"logs/train", "logs/validation", "logs/gap"} <= set(runs)
+
     try:
-        deadline = time.monotonic() + 90
-        runs = []
-        while time.monotonic() < deadline:
-            try:
-                runs = _get_json(f"http://127.0.0.1:{port}/data/runs")
-                if {"logs/train", "logs/validation", "logs/gap"} <= set(runs):
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        assert {"logs/train", "logs/validation", "logs/gap"} <= set(runs)
+        wait_until(every_log_served, timeout=90,
+                   what="TensorBoard to serve the train, validation and "
+                   "gap logs")
         tags = _get_json(f"http://127.0.0.1:{port}/data/plugin/scalars/tags")
         assert "epoch_accuracy" in tags["logs/validation"]
         assert "epoch_accuracy_gap" in tags["logs/gap"]

@@ -88,7 +88,7 @@ def test_min_examples_seen_adds_epochs_only_to_small_corpora():
 
 
 def test_a_study_trial_trains_the_epochs_its_search_gives():
-    from helpers import TINY_SPACE, study_spec
+    from studies import TINY_SPACE, study_spec
 
     base = apply_overrides(Config(), {"train.min_examples_seen": 72000})
     spec = study_spec(base, TINY_SPACE, backend="keras-tuner",

@@ -6,15 +6,16 @@ import statistics
 import cloudpickle
 import pytest
 
-import helpers
+import stand_in
 from tuning.study.confirm import top_trials
 from tuning.study.results import ResultsTable
 from tuning.trial.config import apply_overrides
 from tuning.tune import run_study
 
-from helpers import TINY_SPACE, fake_trial, study_spec, trial_rows
+from stand_in import fake_trial
+from studies import TINY_SPACE, study_spec, trial_rows
 
-cloudpickle.register_pickle_by_value(helpers)  # for Ray's workers
+cloudpickle.register_pickle_by_value(stand_in)  # for Ray's workers
 
 
 @pytest.fixture(scope="module")

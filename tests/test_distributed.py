@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 import pytest
 
@@ -18,7 +17,9 @@ from tuning.trial.config import ConfigError
 from tuning.trial.devices import Devices, parse_devices
 from tuning.trial.history import read_history
 
-from helpers import REPO, SMALL, check_hparams_on_server, run_cli
+from commands import REPO, SMALL, run_cli
+from polling import wait_until
+from servers import check_hparams_on_server
 
 TINY_KEYS = ["model.cell", "model.units", "train.learning_rate"]
 
@@ -103,15 +104,9 @@ def _worker_pids(workdir, tuner_id):
     return [int(p) for p in out.split()]
 
 
-def _wait_for(condition, what, timeout=300):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 @pytest.mark.slow
-def test_keras_tuner_chief_and_two_workers_survive_a_dead_worker(tmp_path):
+def test_keras_tuner_chief_and_two_workers_survive_a_dead_worker(
+        tmp_path, tensorboard):
     """Chief plus two workers as processes; one worker is killed mid-trial:
     it is restarted, its trial continues, no trial runs twice."""
     workdir = tmp_path / "study"
@@ -128,8 +123,9 @@ def test_keras_tuner_chief_and_two_workers_survive_a_dead_worker(tmp_path):
     second_epoch = re.compile(r"\[worker 0\]\s+\[trial \d+\] epoch "
                               r"([2-7])/8 ")
     try:
-        _wait_for(lambda: any(second_epoch.search(x) for x in lines[:])
-                  or process.poll() is not None, "worker 0's second epoch")
+        wait_until(lambda: any(second_epoch.search(x) for x in lines[:])
+                   or process.poll() is not None, timeout=300, interval=0.1,
+                   what="worker 0's second epoch")
         assert process.poll() is None, "the study ended before the kill"
         (pid,) = _worker_pids(workdir, "worker0")
         os.kill(pid, signal.SIGKILL)
@@ -155,7 +151,7 @@ def test_keras_tuner_chief_and_two_workers_survive_a_dead_worker(tmp_path):
     tuners = {p.stem for p in (workdir / "keras_tuner" / "study").glob(
         "*.json")} - {"oracle"}
     assert {"chief", "worker0", "worker1"} <= tuners
-    check_hparams_on_server(workdir, keys=TINY_KEYS,
+    check_hparams_on_server(tensorboard(workdir), keys=TINY_KEYS,
                             expected={"STATUS_SUCCESS": 4})
 
 
@@ -184,7 +180,8 @@ def test_a_worker_started_by_hand_joins_the_chief(tmp_path):
         reader = threading.Thread(
             target=lambda: chief_lines.extend(process.stdout), daemon=True)
         reader.start()
-        _wait_for(lambda: _worker_pids(workdir, "worker0"), "worker0")
+        wait_until(lambda: _worker_pids(workdir, "worker0"), timeout=300,
+                   interval=0.1, what="worker0")
         (worker0,) = _worker_pids(workdir, "worker0")
         os.kill(worker0, signal.SIGSTOP)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -197,12 +194,14 @@ def test_a_worker_started_by_hand_joins_the_chief(tmp_path):
         joined_reader = threading.Thread(
             target=lambda: joined_lines.extend(joined.stdout), daemon=True)
         joined_reader.start()
-        _wait_for(lambda: any("[trial " in x for x in joined_lines),
-                  "the hand-started worker's first epoch")
+        wait_until(lambda: any("[trial " in x for x in joined_lines),
+                   timeout=300, interval=0.1,
+                   what="the hand-started worker's first epoch")
         os.kill(joined.pid, signal.SIGSTOP)
         os.kill(worker0, signal.SIGCONT)
-        _wait_for(lambda: not _worker_pids(workdir, "worker0"),
-                  "worker0 to run out of trials")
+        wait_until(lambda: not _worker_pids(workdir, "worker0"),
+                   timeout=300, interval=0.1,
+                   what="worker0 to run out of trials")
         os.kill(joined.pid, signal.SIGCONT)
         joined.wait(timeout=300)
         process.wait(timeout=300)
@@ -230,7 +229,7 @@ def test_ray_study_uses_both_nodes_of_a_two_node_cluster(smoke_config,
 
     from tuning.trial.config import apply_overrides
     from tuning.tune import run_study
-    from helpers import TINY_SPACE, study_spec
+    from studies import TINY_SPACE, study_spec
 
     if ray.is_initialized():
         ray.shutdown()

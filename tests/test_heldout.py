@@ -8,7 +8,7 @@ from data_pipeline.sources import load_splits
 from tuning.trial.config import apply_overrides
 from tuning.tune import run_study
 
-from helpers import study_spec, trial_rows
+from studies import study_spec, trial_rows
 
 
 def test_only_the_chosen_model_meets_the_test_split(smoke_config, tmp_path):

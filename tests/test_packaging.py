@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, run_cli
+from commands import REPO, run_cli
 
 
 @pytest.mark.parametrize("name",

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from helpers import SMALL, run_cli
+from commands import SMALL, run_cli
 
 SPACE = {"model.cell": {"choice": ["gru", "lstm"]}}
 

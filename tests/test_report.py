@@ -4,9 +4,7 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 
 import pytest
 
@@ -16,7 +14,10 @@ from tuning.reporting.report import build_report
 from tuning.trial.history import read_history
 from tuning.tune import run_study
 
-from helpers import REPO, TINY_SPACE, free_port, post, study_spec
+from commands import REPO
+from polling import wait_until
+from servers import session_groups
+from studies import TINY_SPACE, study_spec
 
 ARTIFACTS = REPO / "artifacts"  # screenshots kept for CI (git-ignored)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -76,76 +77,37 @@ def test_report_of_train_and_compare_workdirs(smoke_run, tmp_path, capsys):
     assert code == 2 and "no runs found" in capsys.readouterr().err
 
 
-def _tensorboard(logdir):
-    port = free_port()
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
-         "--host", "127.0.0.1", "--port", str(port), "--reload_interval",
-         "1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    return process, port
-
-
-def _get(port, path):
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}",
-                                timeout=10) as response:
-        return json.loads(response.read())
-
-
-def _wait_for_sessions(port, n):
-    from helpers import SESSION_GROUPS
-
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            groups = post(port, "/data/plugin/hparams/session_groups",
-                           SESSION_GROUPS)["sessionGroups"]
-            if len(groups) == n:
-                return groups
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.5)
-    raise AssertionError("TensorBoard did not show every session")
-
-
 def test_tensorboard_shows_curves_gap_layout_and_overfitting_metrics(
-        study):
+        study, tensorboard):
     trials = [r["trial_id"] for r in
               json.loads((study / "trials.json").read_text())]
-    process, port = _tensorboard(study)
-    try:
-        groups = _wait_for_sessions(port, len(trials))
-        runs = _get(port, "/data/runs")
-        tags = _get(port, "/data/plugin/scalars/tags")
-        for trial in trials:
-            for run in ("train", "validation", "gap"):
-                assert f"trials/{trial}/logs/{run}" in runs
-            assert "epoch_accuracy_gap" in tags[f"trials/{trial}/logs/gap"]
-            assert "epoch_loss" in tags[f"trials/{trial}/logs/validation"]
-        layout = _get(port, "/data/plugin/custom_scalars/layout")
-        charts = {c["title"]: c["multiline"]["tag"]
-                  for cat in layout["category"] for c in cat["chart"]}
-        assert charts["loss (train and validation runs)"] == ["^epoch_loss$"]
-        assert charts["accuracy gap (train - validation)"] == [
-            "^epoch_accuracy_gap$"]
-        experiment = post(port, "/data/plugin/hparams/experiment",
-                           {"experimentName": ""})
-        metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}
-        assert {"gap_slope", "overfit_onset_epoch", "overfitting",
-                "accuracy_gap_at_best", "final_accuracy_gap"} <= metrics
-        for group in groups:
-            (session,) = group["sessions"]
-            assert session["status"] == "STATUS_SUCCESS"
-            values = {m["name"]["tag"]: m["value"]
-                      for m in session["metricValues"]}
-            assert values["overfitting"] in (0.0, 1.0)
-            assert isinstance(values["gap_slope"], float)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    server = tensorboard(study)
+    groups = session_groups(server, len(trials))
+    runs = server.get("/data/runs")
+    tags = server.get("/data/plugin/scalars/tags")
+    for trial in trials:
+        for run in ("train", "validation", "gap"):
+            assert f"trials/{trial}/logs/{run}" in runs
+        assert "epoch_accuracy_gap" in tags[f"trials/{trial}/logs/gap"]
+        assert "epoch_loss" in tags[f"trials/{trial}/logs/validation"]
+    layout = server.get("/data/plugin/custom_scalars/layout")
+    charts = {c["title"]: c["multiline"]["tag"]
+              for cat in layout["category"] for c in cat["chart"]}
+    assert charts["loss (train and validation runs)"] == ["^epoch_loss$"]
+    assert charts["accuracy gap (train - validation)"] == [
+        "^epoch_accuracy_gap$"]
+    experiment = server.post("/data/plugin/hparams/experiment",
+                             {"experimentName": ""})
+    metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}
+    assert {"gap_slope", "overfit_onset_epoch", "overfitting",
+            "accuracy_gap_at_best", "final_accuracy_gap"} <= metrics
+    for group in groups:
+        (session,) = group["sessions"]
+        assert session["status"] == "STATUS_SUCCESS"
+        values = {m["name"]["tag"]: m["value"]
+                  for m in session["metricValues"]}
+        assert values["overfitting"] in (0.0, 1.0)
+        assert isinstance(values["gap_slope"], float)
 
 
 def _chromium_args(user_dir):
@@ -196,38 +158,39 @@ return collect(document.body, []).join(' ');
 
 @needs_browser
 @pytest.mark.slow
-def test_hparams_dashboard_lists_every_trial_in_chromium(study):
+def test_hparams_dashboard_lists_every_trial_in_chromium(study,
+                                                        tensorboard):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     trials = json.loads((study / "trials.json").read_text())
-    process, port = _tensorboard(study)
+    server = tensorboard(study)
     ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        _wait_for_sessions(port, len(trials))
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        with tempfile.TemporaryDirectory() as user_dir:
-            for arg in _chromium_args(user_dir)[1:]:
-                options.add_argument(arg)
-            driver = webdriver.Chrome(service=Service(CHROMEDRIVER),
-                                      options=options)
+    session_groups(server, len(trials))
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    with tempfile.TemporaryDirectory() as user_dir:
+        for arg in _chromium_args(user_dir)[1:]:
+            options.add_argument(arg)
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER),
+                                  options=options)
+        try:
+            driver.get(f"http://127.0.0.1:{server.port}/?forceSVG=true"
+                       "#hparams")
+
+            def every_rate_shown():
+                text = driver.execute_script(SHADOW_TEXT)
+                return text if all(str(r["train.learning_rate"])[:6] in text
+                                   for r in trials) else None
+
             try:
-                driver.get(f"http://127.0.0.1:{port}/?forceSVG=true#hparams")
-                deadline = time.monotonic() + 60
-                text = ""
-                while time.monotonic() < deadline:
-                    text = driver.execute_script(SHADOW_TEXT)
-                    if all(str(r["train.learning_rate"])[:6] in text
-                           for r in trials):
-                        break
-                    time.sleep(1)
-                driver.save_screenshot(str(ARTIFACTS / "hparams.png"))
+                text = wait_until(
+                    every_rate_shown, timeout=60, interval=1,
+                    what="the HParams dashboard to show every trial")
             finally:
-                driver.quit()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+                driver.save_screenshot(str(ARTIFACTS / "hparams.png"))
+        finally:
+            driver.quit()
     for row in trials:  # each trial's sampled learning rate is on the page
         assert str(row["train.learning_rate"])[:6] in text, text[:2000]
     assert "overfitting" in text and "gap_slope" in text

@@ -9,7 +9,7 @@ import pytest
 from data_pipeline.config import DataConfig
 from data_pipeline.sources import DataError, load_splits
 
-from helpers import bad_data_sources, make_class_tree, write
+from data_files import bad_data_sources, make_class_tree, write
 
 
 def make_aclimdb(root, per_class=10):

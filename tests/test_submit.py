@@ -6,7 +6,6 @@ import os
 import pathlib
 import shutil
 import subprocess
-import time
 
 import pytest
 import yaml
@@ -15,6 +14,8 @@ from launch.cli import main
 from launch.k8s import RayJobSpec, render as render_manifest
 from launch.slurm import SlurmSpec, render
 from tuning.trial.history import read_history
+
+from polling import wait_until
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 STUDY = ("--preset", "imdb", "--space", "cells", "--max-trials", "20",
@@ -183,15 +184,20 @@ def _state(job: str) -> str:
 
 
 def _wait(job: str, timeout: float = 420) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = _state(job)
-        if state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT",
-                     "NODE_FAIL", "OUT_OF_MEMORY"):
-            return state
-        time.sleep(1)
-    subprocess.run(["scancel", job])
-    raise AssertionError(f"job {job} did not finish; last state {state}")
+    states = []
+
+    def ended():
+        states.append(_state(job))
+        return states[-1] in ("COMPLETED", "FAILED", "CANCELLED",
+                              "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY")
+
+    try:
+        wait_until(ended, timeout=timeout, interval=1,
+                   what=f"job {job} to finish")
+    except AssertionError as e:
+        subprocess.run(["scancel", job])
+        raise AssertionError(f"{e}; last state {states[-1]}") from None
+    return states[-1]
 
 
 def _check_study(workdir, trials: int, epochs: int):
@@ -248,19 +254,20 @@ def test_a_signalled_job_requeues_and_resumes_its_study(tmp_path, capsys):
     assert code == 0, err
     job = _submitted(out)
     history = workdir / "trials" / "0" / "history.csv"
-    deadline = time.monotonic() + 300
-    while len(read_history(history)) < 3:
-        assert time.monotonic() < deadline and _state(job) in (
-            "PENDING", "RUNNING", ""), _state(job)
-        time.sleep(0.2)
+
+    def three_epochs():
+        if len(read_history(history)) >= 3:
+            return True
+        assert _state(job) in ("PENDING", "RUNNING", ""), _state(job)
+        return False
+
+    wait_until(three_epochs, timeout=300, interval=0.2,
+               what=f"job {job}'s first trial to finish 3 epochs")
     # What the scheduler sends before a time limit or preemption.
     subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True)
-    deadline = time.monotonic() + 60
-    while "Restarts=1" not in subprocess.run(
-            ["scontrol", "show", "job", job], capture_output=True,
-            text=True).stdout:
-        assert time.monotonic() < deadline, "the job did not requeue"
-        time.sleep(0.5)
+    wait_until(lambda: "Restarts=1" in subprocess.run(
+        ["scontrol", "show", "job", job], capture_output=True,
+        text=True).stdout, timeout=60, what=f"job {job} to requeue")
     # SLURM holds a requeued job for the credential lifetime before it
     # starts it again (ci/slurm-up.sh shortens it from 120 s to 10 s).
     # Releasing it earlier races the revoked credential of the first run.

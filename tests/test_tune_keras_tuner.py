@@ -1,15 +1,16 @@
-"""Keras Tuner backend: every algorithm, failures, HParams, resume.
+"""Keras Tuner backend: consecutive failures, early stopping, Hyperband's
+continued trials, seeds, the `tune` command.
 
-Search and bookkeeping run against `helpers.fake_trial` (no training);
-one real study per algorithm family runs in the slow tier.
+What it shares with the Ray backend (every algorithm, failed trials,
+kill -9 and resume) is in test_tune_backends.py. Search and bookkeeping
+run against `stand_in.fake_trial` (no training); real studies run in the
+slow tier.
 """
 
 import json
 import random
 
-import keras
 import keras_tuner as kt
-import numpy as np
 import pytest
 
 import data_pipeline.text  # noqa: F401  registers the standardizer
@@ -18,18 +19,8 @@ from tuning.study.spec import StudyFailed
 from tuning.tune import run_study
 from tuning.trial.history import read_history
 
-from helpers import (TINY_SPACE, check_hparams_on_server, failure_space,
-                     fake_trial, history_epochs, kill_and_resume,
-                     study_spec)
-
-# (algorithm, trial function): every algorithm with the stand-in, and the
-# real trial function for each family (sampling, model-based, bandit).
-SEARCHES = [
-    *(pytest.param(a, fake_trial, id=a)
-      for a in ("random", "bayesian", "hyperband", "grid")),
-    *(pytest.param(a, None, id=f"{a}-real", marks=pytest.mark.slow)
-      for a in ("random", "bayesian", "hyperband")),
-]
+from stand_in import fake_trial
+from studies import TINY_SPACE, study_spec
 
 
 @pytest.fixture(scope="module")
@@ -42,86 +33,6 @@ def _kt_project(workdir, objective="val_accuracy"):
                            objective=kt.Objective(objective, "max"),
                            directory=str(workdir / "keras_tuner"),
                            project_name="study", overwrite=False)
-
-
-@pytest.mark.parametrize("algorithm, trial_function", SEARCHES)
-def test_tiny_search_with_every_algorithm(algorithm, trial_function, base,
-                                          tmp_path, capsys):
-    # Three epochs give Hyperband a 1-epoch rung (factor 3).
-    spec = study_spec(base, TINY_SPACE, backend="keras-tuner",
-                      algorithm=algorithm, max_trials=3,
-                      max_epochs=3 if algorithm == "hyperband" else 2)
-    best = run_study(tmp_path, spec, trial_function=trial_function)
-    out = capsys.readouterr().out
-    assert "3/3 done" in out and "top trials by val_accuracy" in out
-    rows = json.loads((tmp_path / "trials.json").read_text())
-    assert len(rows) == 3
-    assert all(r["status"] == "completed" for r in rows)
-    # The table agrees with Keras Tuner's own records, reopened by it.
-    project = _kt_project(tmp_path)
-    trials = project.oracle.trials
-    assert sorted(trials) == sorted(r["trial_id"] for r in rows)
-    for row in rows:
-        trial = trials[row["trial_id"]]
-        assert trial.status == "COMPLETED"
-        assert trial.score == pytest.approx(row["best_objective"])
-        hps = trial.hyperparameters
-        for key in TINY_SPACE:
-            if hps.is_active(key):
-                assert hps.values[key] == row[key]
-            else:  # the condition on model.cell does not hold
-                assert key == "model.bidirectional" and row.get(key) is None
-        config = json.loads((tmp_path / "trials" / row["trial_id"]
-                             / "config.json").read_text())["config"]
-        assert config["model"]["bidirectional"] is (
-            row.get("model.bidirectional") is True)
-        history = read_history(tmp_path / "trials" / row["trial_id"]
-                               / "history.csv")
-        assert row["epochs_run"] == len(history) <= spec.max_epochs
-        assert row["best_epoch"] >= 1
-    project.results_summary(1)
-    assert "Showing 1 best trials" in capsys.readouterr().out
-    # best/ holds the best trial's hyperparameters and a working model.
-    top = max(rows, key=lambda r: r["best_objective"])
-    assert best["trial_id"] == top["trial_id"]
-    saved = json.loads((tmp_path / "best" / "hparams.json").read_text())
-    assert saved["hyperparameters"] == {
-        k: top[k] for k in TINY_SPACE if top.get(k) is not None}
-    if trial_function is None:  # a real model, exported whole
-        model = keras.models.load_model(tmp_path / "best" / "model.keras")
-        assert model.predict(np.array(["a fine film"], dtype=object),
-                             verbose=0).shape == (1, 1)
-    if algorithm == "hyperband":
-        epochs = [r["epochs_run"] for r in rows]
-        assert min(epochs) == 1  # Hyperband's first rung trains 1 epoch
-
-
-def test_failed_trials_are_recorded_and_the_study_goes_on(
-        smoke_config, reviews_csv, tmp_path):
-    base = apply_overrides(smoke_config, {
-        "data.source": "csv", "data.path": str(reviews_csv),
-        "train.optimizer": "sgd"})
-    spec = study_spec(base, failure_space(reviews_csv, tmp_path),
-                      backend="keras-tuner", algorithm="grid", max_trials=4,
-                      max_consecutive_failures=4)
-    run_study(tmp_path / "study", spec, trial_function=fake_trial)
-    rows = {(r["train.learning_rate"], r["data.path"]): r for r in
-            json.loads((tmp_path / "study" / "trials.json").read_text())}
-    good, gone = str(reviews_csv), str(tmp_path / "gone.csv")
-    assert rows[(0.01, good)]["status"] == "completed"
-    diverged = rows[(1e30, good)]
-    assert diverged["status"] == "failed"
-    assert diverged["reason"].startswith("diverged: loss is nan")
-    for lr in (1e30, 0.01):
-        assert rows[(lr, gone)]["status"] == "failed"
-        assert rows[(lr, gone)]["reason"] == (
-            f"DataError: {gone}: no such file")
-    project = _kt_project(tmp_path / "study")
-    statuses = sorted(t.status for t in project.oracle.trials.values())
-    assert statuses == ["COMPLETED", "FAILED", "FAILED", "FAILED"]
-    check_hparams_on_server(tmp_path / "study", keys=list(
-        failure_space(reviews_csv, tmp_path)), expected={
-            "STATUS_SUCCESS": 1, "STATUS_FAILURE": 3})
 
 
 def test_consecutive_failures_stop_the_study(smoke_config, tmp_path):
@@ -141,47 +52,10 @@ def test_consecutive_failures_stop_the_study(smoke_config, tmp_path):
     assert [r["status"] for r in rows] == ["failed", "failed"]
 
 
-@pytest.mark.slow
-def test_kill_9_then_resume_loses_and_reruns_nothing(tmp_path):
-    workdir = tmp_path / "study"
-    args = ["--preset", "smoke", "--space", "tiny", "--backend",
-            "keras-tuner", "--algorithm", "random", "--max-trials", "3",
-            "--max-epochs", "12", "--set", "train.early_stopping_patience=0",
-            "--set", "data.max_examples=300"]
-    # While interrupted, TensorBoard shows the finished trial and the
-    # interrupted one, whose status is not known yet.
-    before, finished_before, out = kill_and_resume(
-        workdir, args, victim_trial=1, min_epochs=3,
-        between=lambda: check_hparams_on_server(
-            workdir, keys=["model.cell", "model.units",
-                           "train.learning_rate"],
-            expected={"STATUS_SUCCESS": 1, "STATUS_UNKNOWN": 1}))
-    assert list(finished_before) == [sorted(before)[0]]  # trial 0 finished
-    victim = sorted(before)[1]
-    done = len(before[victim])
-    assert f"[trial {victim}] resuming at epoch" in out
-    line = next(text for text in out.splitlines()
-                if f"[trial {victim}] resuming at epoch" in text)
-    start = int(line.split("resuming at epoch ")[1].split("/")[0])
-    assert done <= start <= done + 1
-    rows = json.loads((workdir / "trials.json").read_text())
-    assert len(rows) == 3 and all(r["status"] == "completed" for r in rows)
-    after = history_epochs(workdir)
-    assert all(e == list(range(1, 13)) for e in after.values())
-    for name, mtime in finished_before.items():  # not rerun
-        assert (workdir / "trials" / name / "metrics.json"
-                ).stat().st_mtime_ns == mtime
-    project = _kt_project(workdir)
-    assert len(project.oracle.trials) == 3
-    check_hparams_on_server(
-        workdir, keys=["model.cell", "model.units", "train.learning_rate"],
-        expected={"STATUS_SUCCESS": 3})
-
-
 def test_in_trial_early_stopping_records_best_and_stop_epochs(base,
                                                               tmp_path):
     # The stand-in's validation accuracy peaks at epoch 2 with these
-    # rates (helpers.fake_curve): patience 1 stops each trial after 3.
+    # rates (stand_in.fake_curve): patience 1 stops each trial after 3.
     space = {"train.learning_rate": {"choice": [0.05, 0.1]}}
     spec = study_spec(apply_overrides(base, {
         "train.early_stopping_patience": 1}), space, backend="keras-tuner",

@@ -1,24 +1,32 @@
 """Ray Tune backend: searchers and schedulers pick and stop trials; each
 trial is the one trial function in a Ray worker, reporting every epoch.
 
-Trials report each epoch (so ASHA, HyperBand and PBT can stop or exploit
-them) with a checkpoint of the trial's `BackupAndRestore` state, so a
-paused, preempted or exploited trial continues from its last finished
-epoch. The experiment directory, `WORKDIR/ray/study`, reopens with Ray's
-own `tune.Tuner.restore` and `ResultGrid`.
+    run(workdir, spec, table, progress, resume=False, runtime=Runtime())
+
+This module is the driver: it connects to Ray, runs the experiment and
+records the trials from what they report (`StudyCallback`). The space as
+Ray sees it is `ray_space`; what runs inside a trial is `ray_worker`.
+Trials report each epoch with a checkpoint of their training state
+(`tuning.trial.state`), so a paused, preempted or exploited trial
+continues from its last finished epoch. The experiment directory,
+`WORKDIR/ray/study`, reopens with Ray's own `tune.Tuner.restore` and
+`ResultGrid`.
 """
 
-import json
+import contextlib
 import logging
+import math
 import os
 import pathlib
-import shutil
 import sys
 import warnings
 
 for _name, _value in (("RAY_USAGE_STATS_ENABLED", "0"),
                       ("RAY_AUTH_MODE", "disabled"),
-                      ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")):
+                      ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0"),
+                      # Ray's own TensorBoard files (the trials write
+                      # theirs): its CSV and JSON results are named below.
+                      ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")):
     os.environ.setdefault(_name, _value)
 
 try:
@@ -28,314 +36,106 @@ except ImportError as e:  # pragma: no cover - depends on the install
     raise ImportError("the ray backend needs Ray Tune: pip install "
                       "'rnntune[ray]'") from e
 
-from tuning.study.progress import Progress  # noqa: E402
-from tuning.study.results import (  # noqa: E402
-    COMPLETED, FAILED, STOPPED_EARLY, ResultsTable)
-from tuning.study.runner import (  # noqa: E402
-    TrialFailed, TrialFunction, TrialRunner)
-from tuning.study.spec import Runtime, StudyFailed, StudySpec  # noqa: E402
-from tuning.trial.history import format_epoch  # noqa: E402
-from tuning.trial.state import TrainingState  # noqa: E402
+from tuning.backends.ray_space import search
+from tuning.backends.ray_worker import trainable
+from tuning.study.progress import Progress
+from tuning.study.recorder import TrialRecorder
+from tuning.study.results import ResultsTable
+from tuning.study.runner import TrialFunction
+from tuning.study.spec import Runtime, StudyFailed, StudySpec
+from tuning.trial.run import RunMetrics, Status, StudyDir, status_of
 
 EXPERIMENT = "study"
-ORIGIN = "origin.json"
-EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy",
-              "accuracy_gap", "loss_gap", "seconds")
+ENDED = (Status.COMPLETED, Status.STOPPED_EARLY, Status.FAILED)
+
+# The recorder of the study this process drives: Ray keeps its callbacks
+# in the experiment's state (`tuner.pkl`) and gives them back on restore,
+# while what they record to (the results table, the caller's `report`)
+# belongs to this process; `run` binds it around `fit`.
+_recorder: TrialRecorder | None = None
 
 
-def _domain(d):
-    if d.kind == "choice":
-        return tune.choice(list(d.values))
-    if d.kind == "int":
-        if d.log:
-            return tune.lograndint(int(d.low), int(d.high) + 1)
-        return tune.qrandint(int(d.low), int(d.high), int(d.step or 1))
-    if d.log:
-        return tune.loguniform(d.low, d.high)
-    if d.step:
-        return tune.quniform(d.low, d.high, d.step)
-    return tune.uniform(d.low, d.high)
-
-
-def param_space(spec: StudySpec) -> dict:
-    """Every dimension as a Ray Tune domain (conditions apply in the
-    trial: inactive keys are dropped before the config is built)."""
-    return {d.key: _domain(d) for d in spec.space.dimensions}
-
-
-def grid_points(spec: StudySpec) -> list[dict]:
-    """Every combination of the grid, respecting conditions."""
-    points = [{}]
-    for d in spec.space.dimensions:
-        grown = []
-        for point in points:
-            if d.when and point.get(d.when[0]) not in d.when[1]:
-                grown.append(point)
-                continue
-            grown.extend({**point, d.key: v} for v in d.grid())
-        points = grown
-    return points
-
-
-class OptunaSpace:
-    """The space define-by-run for Optuna, so conditions hold (a class,
-    not a closure: Ray pickles the searcher with its experiment state)."""
-
-    def __init__(self, spec: StudySpec):
-        self.dimensions = spec.space.dimensions
-
-    def __call__(self, trial):
-        values = {}
-        for d in self.dimensions:
-            if d.when and values.get(d.when[0]) not in d.when[1]:
-                continue
-            if d.kind == "choice":
-                values[d.key] = trial.suggest_categorical(d.key,
-                                                          list(d.values))
-            elif d.kind == "int":
-                values[d.key] = trial.suggest_int(
-                    d.key, int(d.low), int(d.high),
-                    step=1 if d.log else int(d.step or 1), log=d.log)
-            else:
-                values[d.key] = trial.suggest_float(
-                    d.key, d.low, d.high, step=d.step, log=d.log)
-
-
-def _search(spec: StudySpec):
-    """(search_alg, scheduler, param_space, num_samples) for the spec."""
-    from ray.tune.schedulers import (ASHAScheduler, HyperBandScheduler,
-                                     PopulationBasedTraining)
-    from ray.tune.search.basic_variant import BasicVariantGenerator
-
-    space = param_space(spec)
-    random = BasicVariantGenerator(random_state=spec.seed)
-    if spec.algorithm == "grid":
-        points = grid_points(spec)[:spec.max_trials]
-        return (BasicVariantGenerator(points_to_evaluate=points,
-                                      random_state=spec.seed),
-                None, space, len(points))
-    if spec.algorithm == "tpe":
-        import optuna
-        from ray.tune.search.optuna import OptunaSearch
-
-        searcher = OptunaSearch(
-            space=OptunaSpace(spec), metric=spec.objective, mode=spec.mode,
-            sampler=optuna.samplers.TPESampler(seed=spec.seed))
-        return searcher, None, {}, spec.max_trials
-    if spec.algorithm == "asha":
-        scheduler = ASHAScheduler(time_attr="epoch", max_t=spec.max_epochs,
-                                  grace_period=1, reduction_factor=3)
-    elif spec.algorithm == "hyperband":
-        scheduler = HyperBandScheduler(time_attr="epoch",
-                                       max_t=spec.max_epochs)
-    elif spec.algorithm == "pbt":
-        mutations = {d.key: _domain(d) for d in spec.space.dimensions
-                     if d.key.startswith("train.") and not d.when}
-        if not mutations:
-            from tuning.trial.config import ConfigError
-
-            raise ConfigError(
-                "pbt mutates training keys only (weights carry over "
-                "between trials): the space needs a train.* dimension, "
-                "e.g. train.learning_rate")
-        scheduler = PopulationBasedTraining(
-            time_attr="epoch", perturbation_interval=1,
-            hyperparam_mutations=mutations)
-    else:
-        scheduler = None
-    return random, scheduler, space, spec.max_trials
-
-
-def epoch_result(trial_dir: pathlib.Path, spec: StudySpec) -> dict:
-    """The last finished epoch's metrics and the best so far."""
-    from tuning.trial.history import read_history
-    from tuning.trial.verdict import best_row
-
-    rows = read_history(trial_dir / "history.csv")
-    last = rows[-1]
-    best = best_row(rows, spec.objective)
-    return {"epoch": last["epoch"], **{k: last[k] for k in EPOCH_KEYS},
-            "best_objective": best[spec.objective],
-            "best_epoch": best["epoch"], "node": node()}
-
-
-class Messages:
-    """The trial function's lines (such as "resuming at epoch 4/12"): kept
-    in Ray's logs and carried to the driver with the next result, since a
-    trial's own output does not reach it."""
-
-    def __init__(self):
-        self._lines: list[str] = []
-
-    def __call__(self, line: str) -> None:
-        print(line, flush=True)
-        self._lines.append(line)
-
-    def take(self) -> list[str]:
-        lines, self._lines = self._lines, []
-        return lines
-
-
-class EpochReporter:
-    """Reports each epoch to Ray with a checkpoint of the trial's state
-    (an epoch hook of the trial function).
-
-    Runs after the trial's history row and backup are written. The trial's
-    last epoch is not reported here: it goes out with the final metrics
-    once the model is exported, so a scheduler that stops a trial at its
-    epoch budget never cuts the export short.
-    """
-
-    def __init__(self, trial_dir: pathlib.Path, trial_id: str,
-                 spec: StudySpec, messages: Messages):
-        self.trial_dir = trial_dir
-        self.trial_id = trial_id
-        self.spec = spec
-        self.messages = messages
-
-    def __call__(self, epoch: int, last: bool) -> None:
-        if last:
-            return
-        staging = self.trial_dir / "ray_checkpoint"
-        shutil.rmtree(staging, ignore_errors=True)
-        TrainingState(self.trial_dir).copy_to(staging)
-        (staging / ORIGIN).write_text(json.dumps({"trial": self.trial_id}))
-        tune.report({**epoch_result(self.trial_dir, self.spec),
-                     "messages": self.messages.take()},
-                    checkpoint=tune.Checkpoint.from_directory(str(staging)))
-
-
-def _restore(trial_dir: pathlib.Path, trial_id: str) -> None:
-    """Puts Ray's checkpoint where the trial function resumes from.
-
-    A checkpoint from this very trial is already there (its backup may even
-    be newer); one from another trial (a PBT exploit) replaces the state,
-    and the workdir's config check is reset since the config was mutated.
-    """
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        return
-    state = TrainingState(trial_dir)
-    with checkpoint.as_directory() as path:
-        path = pathlib.Path(path)
-        origin = json.loads((path / ORIGIN).read_text())["trial"]
-        if origin == trial_id and state.recover():
-            return
-        state.discard()
-        state.seed_from(path)
-    for name in ("config.json", "metrics.json"):
-        (trial_dir / name).unlink(missing_ok=True)
-
-
-def trainable(values: dict, *, workdir: str, spec: dict, devices: str,
-              trial_function: TrialFunction | None = None) -> None:
-    """One Ray trial: the one trial function, every epoch reported.
-
-    It mirrors across the devices Ray gave it (the GPUs in its
-    `CUDA_VISIBLE_DEVICES`, with `devices="auto"`).
-    """
-    from tuning.trial.devices import make_strategy, parse_devices
-
-    # Before any TensorFlow op; only the real trial function uses it.
-    strategy = (make_strategy(parse_devices(devices))
-                if trial_function is None else None)
-    spec = StudySpec.from_dict(spec)
-    trial_id = tune.get_context().get_trial_id()
-    messages = Messages()
-    runner = TrialRunner(pathlib.Path(workdir), spec, None, record=False,
-                         strategy=strategy, trial_function=trial_function,
-                         report=messages)
-    trial_dir = runner.trial_dir(trial_id)
-    _restore(trial_dir, trial_id)
+@contextlib.contextmanager
+def _recording(recorder: TrialRecorder):
+    global _recorder
+    _recorder = recorder
     try:
-        metrics = runner.train(
-            trial_id, values,
-            epoch_hooks=[EpochReporter(trial_dir, trial_id, spec, messages)])
-    except TrialFailed as e:
-        raise RuntimeError(str(e)) from None
-    tune.report({**epoch_result(trial_dir, spec), "final": True,
-                 "stopped_early": metrics["stopped_early"],
-                 "messages": messages.take()})
+        yield
+    finally:
+        _recorder = None
 
 
-def node() -> str:
-    """The Ray node this process runs on (its id's first 12 digits)."""
-    return ray.get_runtime_context().get_node_id()[:12]
+def _active_recorder() -> TrialRecorder:
+    if _recorder is None:
+        raise RuntimeError("no study is recording: Ray's callbacks run "
+                           "inside tuning.backends.ray_tune.run")
+    return _recorder
 
 
 class StudyCallback(tune.Callback):
-    """Keeps the results table and HParams sessions from the driver, and
-    counts consecutive failures for `FailureStopper`."""
+    """Records the trials from what they report: the results table, the
+    HParams sessions and the trials' lines, each once.
 
-    def __init__(self, workdir: str, spec: dict):
-        self.workdir = workdir
-        self.spec = spec
-        self.consecutive_failures = 0
-        self._runner = None
-
-    def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "_runner"}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state, _runner=None)
+    A trial the table has recorded as ended is not recorded again (Ray
+    may restart it from an older snapshot; it then reports its result at
+    once, see `ray_worker.trainable`).
+    """
 
     @property
-    def runner(self) -> TrialRunner:
-        if self._runner is None:  # restored from Ray's experiment state
-            spec = StudySpec.from_dict(self.spec)
-            workdir = pathlib.Path(self.workdir)
-            table = ResultsTable(workdir, spec.space)
-            self._runner = TrialRunner(
-                workdir, spec, table,
-                on_event=Progress(spec, table, print))
-        return self._runner
+    def recorder(self) -> TrialRecorder:
+        return _active_recorder()
+
+    def _ended(self, trial) -> bool:
+        row = self.recorder.table.rows.get(trial.trial_id)
+        return row is not None and row.get("status") in ENDED
 
     def _values(self, trial) -> dict:
-        return {k: trial.config[k] for k in self.runner.spec.space.keys
+        return {k: trial.config[k] for k in self.recorder.spec.space.keys
                 if k in trial.config}
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.runner.start(trial.trial_id, self._values(trial))
+        if not self._ended(trial):
+            self.recorder.start(trial.trial_id, self._values(trial))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        # The trials' own output stays in Ray's logs: their messages and
-        # epochs are reported from here, in the order Ray receives them.
+        if self._ended(trial):
+            return
+        # The trials' own output stays in Ray's logs: their lines (each
+        # epoch's among them) are reported from here, in the order Ray
+        # receives them.
         for line in result.get("messages") or ():
-            self.runner.report(f"  [trial {trial.trial_id}] {line}")
-        self.runner.report(f"  [trial {trial.trial_id}] " + format_epoch(
-            result, self.runner.spec.max_epochs))
+            self.recorder.report(line)
         # A PBT exploit gives the trial another trial's whole config (and
         # weights): the row shows what the trial now trains.
-        active = self.runner.spec.space.active(self._values(trial))
-        self.runner.table.update(
+        space = self.recorder.spec.space
+        active = space.active(self._values(trial))
+        self.recorder.table.update(
             trial.trial_id, node=result["node"], epochs_run=result["epoch"],
             stopped_epoch=result["epoch"],
             best_objective=result["best_objective"],
             best_epoch=result["best_epoch"],
             final_accuracy_gap=result["accuracy_gap"],
-            **{k: active.get(k) for k in self.runner.spec.space.keys})
+            **{k: active.get(k) for k in space.keys})
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.consecutive_failures = 0
+        if self._ended(trial):
+            return
         last = trial.last_result or {}
-        metrics_path = (self.runner.trial_dir(trial.trial_id)
-                        / "metrics.json")
-        if last.get("final") and metrics_path.exists():
-            metrics = json.loads(metrics_path.read_text())
-            early = metrics["stopped_early"]
-            self.runner.finish(
-                trial.trial_id, STOPPED_EARLY if early else COMPLETED,
-                "early stopping" if early else "", metrics)
+        if last.get("summary"):
+            metrics = RunMetrics.from_dict(last["summary"])
+            self.recorder.finish(trial.trial_id, *status_of(metrics),
+                                 metrics)
             return
         # Stopped by the scheduler: on_trial_result already recorded its
         # last epoch's figures.
-        reason = (f"stopped by the {self.runner.spec.algorithm} scheduler "
-                  f"after epoch {last.get('epoch', 0)}")
-        self.runner.finish(trial.trial_id, STOPPED_EARLY, reason)
+        reason = (f"stopped by the {self.recorder.spec.algorithm} "
+                  f"scheduler after epoch {last.get('epoch', 0)}")
+        self.recorder.finish(trial.trial_id, Status.STOPPED_EARLY, reason)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.consecutive_failures += 1
-        self.runner.finish(trial.trial_id, FAILED, _error_reason(trial))
+        if not self._ended(trial):
+            self.recorder.finish(trial.trial_id, Status.FAILED,
+                                 _error_reason(trial))
 
 
 def _error_reason(trial) -> str:
@@ -353,22 +153,40 @@ def _error_reason(trial) -> str:
 
 
 class FailureStopper(tune.Stopper):
-    """Stops the whole study after too many consecutive failed trials."""
+    """Stops the whole study after `limit` consecutive failed trials (as
+    the results table counts them, before a resume too)."""
 
-    def __init__(self, callback: StudyCallback, limit: int):
-        self.callback = callback
+    def __init__(self, limit: int):
         self.limit = limit
 
     def __call__(self, trial_id, result):
         return False
 
     def stop_all(self):
-        return self.callback.consecutive_failures >= self.limit
+        table = _active_recorder().table
+        return table.consecutive_failures() >= self.limit
+
+
+def ended_results(table: ResultsTable, objective: str) -> dict[str, dict]:
+    """What each trial the table records as ended reports if Ray runs it
+    again, by id (see `ray_worker.trainable`)."""
+    ended = {}
+    for row in table.rows.values():
+        if row.get("status") not in ENDED:
+            continue
+        epoch = row.get("epochs_run") or 0
+        best = row.get("best_objective")
+        best = math.nan if best is None else best
+        ended[row["trial_id"]] = {"epoch": epoch, "best_objective": best,
+                                  "best_epoch": row.get("best_epoch") or 0,
+                                  objective: best}
+    return ended
 
 
 def make_trainable(workdir: pathlib.Path, spec: StudySpec,
                    runtime: Runtime, *,
-                   trial_function: TrialFunction | None = None):
+                   trial_function: TrialFunction | None = None,
+                   ended: dict[str, dict] | None = None):
     """The study's trainable with its resources, as `tune.Tuner.restore`
     needs it back:
 
@@ -377,9 +195,21 @@ def make_trainable(workdir: pathlib.Path, spec: StudySpec,
     """
     fn = tune.with_parameters(trainable, workdir=str(workdir),
                               spec=spec.to_dict(), devices=runtime.devices,
-                              trial_function=trial_function)
+                              trial_function=trial_function,
+                              ended=ended or {})
     return tune.with_resources(fn, {"cpu": runtime.cpus_per_trial,
                                     "gpu": runtime.gpus_per_trial})
+
+
+def _quiet_ray() -> None:
+    """Keeps Ray's notices about its own bookkeeping off the terminal:
+    frequent experiment snapshots (a trial reports every epoch) and, on
+    restore, the results of trials that had reported nothing yet."""
+    os.environ.setdefault(
+        "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(
+        logging.ERROR)
+    warnings.filterwarnings("ignore", message="Consider boosting PBT")
 
 
 def _connect(address: str | None, num_cpus: int | None = None, *,
@@ -390,15 +220,16 @@ def _connect(address: str | None, num_cpus: int | None = None, *,
     checkpoint notices) stay in its session logs and Tune prints nothing;
     the study reports trials and epochs itself.
     """
+    if not verbose:
+        _quiet_ray()
     if ray.is_initialized():
         return
     if not sys.stdout.isatty():
         os.environ.setdefault("RAY_COLOR_PREFIX", "0")  # no escape codes
     if not verbose:
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's silent one
-        warnings.filterwarnings("ignore", message="Consider boosting PBT")
-    logs = dict(log_to_driver=verbose,
-                logging_level=logging.INFO if verbose else logging.WARNING)
+    logs = {"log_to_driver": verbose,
+            "logging_level": logging.INFO if verbose else logging.WARNING}
     if address:
         ray.init(address=address, **logs)
     else:
@@ -409,28 +240,51 @@ def _connect(address: str | None, num_cpus: int | None = None, *,
 
 
 def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
-        progress: Progress, *, resume: bool, address: str | None,
-        runtime: Runtime, report=print, verbose: bool = False,
+        progress: Progress, *, resume: bool, runtime: Runtime,
+        address: str | None = None, report=print, status=None,
+        verbose: bool = False,
         trial_function: TrialFunction | None = None) -> None:
-    """Runs (or resumes) the Ray Tune experiment of the study."""
+    """Runs (or resumes) the Ray Tune experiment of the study.
+
+    Trials that had ended when a study is resumed stay as they are, even
+    if Ray's experiment snapshot (taken every few seconds) is older.
+
+    Args:
+        workdir, spec, table, progress: the study, its results table and
+            progress line.
+        resume: continue the experiment in `workdir/ray/study`.
+        runtime: devices and trial packing.
+        address: the Ray cluster to join (None: a local Ray).
+        report: receives progress lines and the trials' lines.
+        status: unused (trials train in Ray's workers, which have no
+            terminal); the same signature as the other backend's.
+        verbose: let Ray print its own output as well.
+        trial_function: what trains each trial (None: the real one).
+
+    Raises:
+        StudyFailed: too many consecutive trials failed.
+    """
+    del status
     _connect(address, verbose=verbose)
     if address:
         nodes = [n for n in ray.nodes() if n["Alive"]]
         report(f"joined the Ray cluster at {address} ({len(nodes)} "
                f"node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs)")
-    callback = StudyCallback(str(workdir), spec.to_dict())
-    callback._runner = TrialRunner(workdir, spec, table, on_event=progress,
-                                   report=report)
+    recorder = TrialRecorder(StudyDir(workdir), spec, table, report=report,
+                             on_event=progress)
     experiment = workdir / "ray" / EXPERIMENT
     fn = make_trainable(workdir, spec, runtime,
-                        trial_function=trial_function)
+                        trial_function=trial_function,
+                        ended=ended_results(table, spec.objective))
     if resume and tune.Tuner.can_restore(str(experiment)):
         # The callbacks come back from Ray's experiment state.
         tuner = tune.Tuner.restore(str(experiment), trainable=fn,
                                    resume_unfinished=True,
                                    resume_errored=False)
     else:
-        searcher, scheduler, space, samples = _search(spec)
+        from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+        searcher, scheduler, space, samples = search(spec)
         tuner = tune.Tuner(
             fn, param_space=space,
             tune_config=tune.TuneConfig(
@@ -439,14 +293,16 @@ def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
                 max_concurrent_trials=runtime.concurrent_trials or None),
             run_config=tune.RunConfig(
                 name=EXPERIMENT, storage_path=str(workdir / "ray"),
-                callbacks=[callback],
-                stop=FailureStopper(callback, spec.max_consecutive_failures),
+                callbacks=[StudyCallback(), CSVLoggerCallback(),
+                           JsonLoggerCallback()],
+                stop=FailureStopper(spec.max_consecutive_failures),
                 failure_config=tune.FailureConfig(max_failures=0),
                 # PBT exploits other trials' recent checkpoints.
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=4 if spec.algorithm == "pbt" else 2),
                 verbose=1 if verbose else 0))
-    tuner.fit()
+    with _recording(recorder):
+        tuner.fit()
     failures = ResultsTable(workdir, spec.space).consecutive_failures()
     if failures >= spec.max_consecutive_failures:
         raise StudyFailed(f"{failures} consecutive trials failed (see the "

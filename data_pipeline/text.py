@@ -14,8 +14,8 @@ OOV_TOKEN = "[UNK]"  # TextVectorization's, index 1
 
 
 # Registered so that a saved model holding the vectorizer reloads with a
-# plain `keras.models.load_model` (no `custom_objects`) once this package is
-# imported.
+# plain `keras.models.load_model` (no `custom_objects`) once this module is
+# imported, as `import rnntune` does.
 @keras.saving.register_keras_serializable(package="rnntune",
                                           name="standardize")
 def standardize(texts):

@@ -3,10 +3,12 @@
 Keras' `GlobalMaxPooling1D` ignores masks (padding would take part in the
 maximum); these two do not. Both are registered, so a saved model that
 holds them loads with plain `keras.models.load_model` once this module is
-imported:
+imported, as `import rnntune` does:
 
-    import models.layers  # noqa: F401
+    import rnntune  # noqa: F401
     model = keras.models.load_model("runs/imdb/model.keras")
+
+A new registered layer is imported by `rnntune` too.
 """
 
 import keras

@@ -1,9 +1,13 @@
 """`tf.data` pipelines: vectorize once, keep the ids, shuffle, batch
-(by length, optionally), prefetch."""
+(by length, optionally), prefetch.
+
+A shuffled dataset draws each epoch's order from `(seed, epoch)` alone
+(`ShuffleEpoch`), so a run resumed at epoch `e` sees the orders that an
+uninterrupted run saw from `e` on.
+"""
 
 import dataclasses
 import functools
-import itertools
 
 import keras
 import numpy as np
@@ -23,6 +27,29 @@ def vectorize(texts: np.ndarray,
     ds = ds.map(vectorizer, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
     return np.concatenate([batch.numpy() for batch in ds])
+
+
+class ShuffleEpoch:
+    """Which epoch's order a shuffled dataset draws at its next pass.
+
+    Epoch `e`'s order is a function of `(seed, e)` alone. Left alone, each
+    pass over the data is the next epoch (0, 1, ...); `set(e)` before a
+    pass makes it epoch `e`, whatever passes came before: a run resumed
+    at epoch `e`, or a pass that is no epoch (a distribution strategy's
+    first look at a batch), as PyTorch's `DistributedSampler.set_epoch`.
+    """
+
+    def __init__(self):
+        self._next = 0
+
+    def set(self, epoch: int) -> None:
+        """Makes the next pass epoch `epoch` (0-based)."""
+        self._next = epoch
+
+    def take(self) -> int:
+        """The epoch of the pass that begins now."""
+        epoch, self._next = self._next, self._next + 1
+        return epoch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,12 +84,14 @@ class VectorizedSplits:
                    {n: s.labels for n, s in named.items()})
 
     def dataset(self, name: str, *, global_batch_size: int, shuffle: bool,
-                seed: int, bucket: bool = False) -> tf.data.Dataset:
+                seed: int, bucket: bool = False,
+                epochs: ShuffleEpoch | None = None) -> tf.data.Dataset:
         """The split `name` as batches; see `make_dataset`."""
         return make_dataset(
             self.ids[name], self.labels[name],
             global_batch_size=global_batch_size, shuffle=shuffle, seed=seed,
-            bucket_bounds=self.bucket_bounds if bucket else None)
+            bucket_bounds=self.bucket_bounds if bucket else None,
+            epochs=epochs)
 
 
 def text_lengths(ids: np.ndarray) -> np.ndarray:
@@ -96,8 +125,8 @@ def bucket_bounds(lengths: np.ndarray, sequence_length: int, *,
 
 def make_dataset(ids: np.ndarray, labels: np.ndarray, *,
                  global_batch_size: int, shuffle: bool, seed: int,
-                 bucket_bounds: tuple[int, ...] | None = None
-                 ) -> tf.data.Dataset:
+                 bucket_bounds: tuple[int, ...] | None = None,
+                 epochs: ShuffleEpoch | None = None) -> tf.data.Dataset:
     """Yields `(token_ids, label)` batches of `global_batch_size`.
 
     Args:
@@ -106,24 +135,36 @@ def make_dataset(ids: np.ndarray, labels: np.ndarray, *,
         labels: integer labels.
         global_batch_size: examples per step across all replicas.
         shuffle: reshuffle every epoch (training) or keep order.
-        seed: shuffle seed.
+        seed: shuffle seed; epoch `e`'s order is drawn from `(seed, e)`.
         bucket_bounds: None pads every batch to the full length; else
             batches hold texts of one length bucket (`bucket_bounds`),
             padded to that bucket's bound: a few fixed shapes, little
             padding (see `bucketed_epoch`).
+        epochs: says which epoch each pass is (`ShuffleEpoch`); None
+            counts the passes from 0. Unshuffled, the order is fixed.
 
     Returns:
         A dataset of `int64[batch, length]` ids (padding still at the end,
         as masks and cuDNN want it) and `int32[batch]` labels.
     """
-    if bucket_bounds is not None:
-        return _bucketed_dataset(ids, labels, bucket_bounds,
-                                 global_batch_size, shuffle, seed)
-    ds = tf.data.Dataset.from_tensor_slices((ids, labels))
-    if shuffle:  # before batching: every epoch, other batch mates
-        ds = ds.shuffle(len(ids), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(global_batch_size)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    if not shuffle and bucket_bounds is None:
+        ds = tf.data.Dataset.from_tensor_slices((ids, labels))
+        ds = ds.batch(global_batch_size)
+        return ds.prefetch(tf.data.AUTOTUNE)
+    return _planned_dataset(ids, labels, bucket_bounds, global_batch_size,
+                            seed if shuffle else None,
+                            epochs or ShuffleEpoch())
+
+
+def _plain_epoch(examples: int, length: int, batch_size: int,
+                rng: np.random.Generator | None
+                ) -> list[tuple[np.ndarray, int]]:
+    """One epoch's batches without buckets: `(row indices, length)` each,
+    in `rng`'s order (else in order); the last batch may be partial."""
+    order = (rng.permutation(examples) if rng is not None
+             else np.arange(examples))
+    return [(order[i:i + batch_size], length)
+            for i in range(0, examples, batch_size)]
 
 
 def bucketed_epoch(lengths: np.ndarray, bounds: tuple[int, ...],
@@ -166,21 +207,28 @@ def bucketed_batches(ids: np.ndarray, bounds: tuple[int, ...],
     return len(bucketed_epoch(text_lengths(ids), bounds, batch_size, None))
 
 
-def _bucketed_dataset(ids, labels, bounds, batch_size, shuffle, seed):
+def _planned_dataset(ids, labels, bounds, batch_size, seed, epochs):
+    """Batches planned in NumPy an epoch at a time: epoch `e`'s by an
+    `rng` seeded with `(seed, e)` (no seed: a fixed order)."""
     lengths = text_lengths(ids)
-    epochs = itertools.count()  # each pass over the data, a new order
 
     def batches():
-        rng = (np.random.default_rng([seed, next(epochs)]) if shuffle
-               else None)
-        for rows, length in bucketed_epoch(lengths, bounds, batch_size,
-                                           rng):
+        # As the pass begins (`ShuffleEpoch.set` comes before).
+        rng = (np.random.default_rng([seed, epochs.take()])
+               if seed is not None else None)
+        plan = (_plain_epoch(len(ids), ids.shape[1], batch_size, rng)
+                if bounds is None
+                else bucketed_epoch(lengths, bounds, batch_size, rng))
+        for rows, length in plan:
             yield ids[rows, :length], labels[rows]
 
+    # Without buckets, every batch has the full length: a static shape.
+    width = ids.shape[1] if bounds is None else None
+    steps = (-(-len(ids) // batch_size) if bounds is None
+             else bucketed_batches(ids, bounds, batch_size))
     ds = tf.data.Dataset.from_generator(batches, output_signature=(
-        tf.TensorSpec((None, None), tf.as_dtype(ids.dtype)),
+        tf.TensorSpec((None, width), tf.as_dtype(ids.dtype)),
         tf.TensorSpec((None,), tf.as_dtype(labels.dtype))))
     # Said, Keras runs every batch of every epoch (and knows the steps).
-    ds = ds.apply(tf.data.experimental.assert_cardinality(
-        bucketed_batches(ids, bounds, batch_size)))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -6,8 +6,13 @@ the epoch, and the run files that must agree with them) is written to
 whole epoch's state, whenever the process is killed:
 
     backup/latest.weights.h5       model and optimizer variables
-    backup/training_metadata.json  {"epoch": N}, written last
+    backup/training_metadata.json  {"epoch": N, "seed_states": [...]},
+                                   written last
     backup/history.csv, backup/best.weights.h5   copies of the run's own
+
+`seed_states` are the model's random seed generators (the draws of its
+dropout masks), which Keras' weights leave out: restored with the weights,
+the resumed epochs drop what the uninterrupted run's epochs dropped.
 
 `TrainingState.recover()` finishes or undoes an interrupted commit and puts
 the run's `history.csv` and `best.weights.h5` back as they were at the
@@ -21,6 +26,7 @@ import shutil
 from typing import TYPE_CHECKING
 
 from tuning.trial.files import write_atomic
+from tuning.trial.run import RunDir
 
 if TYPE_CHECKING:  # plain Python: only the trial's own calls need Keras
     import keras
@@ -29,7 +35,7 @@ if TYPE_CHECKING:  # plain Python: only the trial's own calls need Keras
 STATE_DIR = "backup"
 WEIGHTS = "latest.weights.h5"
 METADATA = "training_metadata.json"
-HISTORY = "history.csv"  # the run's per-epoch rows
+HISTORY = RunDir.HISTORY  # the run's per-epoch rows
 BEST_WEIGHTS = "best.weights.h5"  # the best epoch's weights so far
 # Run files that belong to the state: restored with it, carried with it
 # (Ray checkpoints, Hyperband rounds continuing a parent trial).
@@ -67,6 +73,31 @@ def _read_epoch(directory: pathlib.Path) -> int:
         return int(json.loads((directory / METADATA).read_text())["epoch"])
     except (OSError, ValueError, KeyError, TypeError):
         return 0
+
+
+def _seed_variables(model: "keras.Model") -> list:
+    """The state variables of `model`'s random seed generators, in layer
+    order: `model.variables` beyond `model.weights`."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def _seed_states(model: "keras.Model") -> list[list[int]]:
+    """Where each of `model`'s random seed generators stands."""
+    return [v.numpy().tolist() for v in _seed_variables(model)]
+
+
+def _restore_seed_states(model: "keras.Model",
+                         states: list[list[int]] | None) -> None:
+    """Puts `model`'s seed generators where `_seed_states` found them. A
+    state saved without them (or by a model with other generators)
+    leaves them as they are."""
+    variables = _seed_variables(model)
+    if states is None or [list(v.shape) for v in variables] != [
+            [len(s)] for s in states]:
+        return
+    for variable, state in zip(variables, states):
+        variable.assign(state)  # converted to its dtype
 
 
 class TrainingState:
@@ -126,7 +157,8 @@ class TrainingState:
         for name in CARRIED:
             if (self.workdir / name).exists():
                 shutil.copyfile(self.workdir / name, self._new / name)
-        write_atomic(self._new / METADATA, json.dumps({"epoch": epoch}))
+        write_atomic(self._new / METADATA, json.dumps(
+            {"epoch": epoch, "seed_states": _seed_states(model)}))
         self._publish()
 
     def seed_from(self, source: pathlib.Path) -> None:
@@ -140,10 +172,13 @@ class TrainingState:
         self._publish()
 
     def load(self, model: "keras.Model") -> None:
-        """Loads the committed weights into `model` (built and compiled)."""
+        """Loads the committed weights and seed generator states into
+        `model` (built and compiled)."""
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         model.load_weights(self.path / WEIGHTS)
+        metadata = json.loads((self.path / METADATA).read_text())
+        _restore_seed_states(model, metadata.get("seed_states"))
 
     def start_fresh(self) -> None:
         """Drops a previous attempt's run files when no epoch can be

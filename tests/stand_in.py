@@ -126,34 +126,15 @@ def _train(config, run, state, done: int, report, epoch_hooks):
 
 def _metrics(config, rows, *, stopped_early: bool, num_classes: int,
              evaluate_test: bool):
-    """The `RunMetrics` of the made-up `rows`: the curves judged as the
-    real trial judges them; the test figures made up as the rest."""
-    from tuning.trial import verdict
+    """The `RunMetrics` of the made-up `rows`, judged by the real trial's
+    own `RunMetrics.from_history`; the test figures made up as the
+    rest."""
     from tuning.trial.run import RunMetrics
 
-    objective = config.train.objective
-    figures = verdict.analyze(rows, num_classes=num_classes,
-                              objective=objective)
-    top = verdict.best_row(rows, objective)
-    last = rows[-1]
-    diverged = figures["verdict"] == "diverged"
-    tested = evaluate_test and not diverged
-    return RunMetrics(
-        status="diverged" if diverged else "completed",
-        objective=objective, best_objective=top[objective],
-        best_epoch=top["epoch"], best_val_accuracy=top["val_accuracy"],
-        best_val_loss=top["val_loss"],
-        accuracy_gap_at_best=top["accuracy_gap"], epochs_run=len(rows),
-        stopped_early=stopped_early, final_train_loss=last["loss"],
-        final_train_accuracy=last["accuracy"],
-        final_val_loss=last["val_loss"],
-        final_val_accuracy=last["val_accuracy"],
-        final_accuracy_gap=last["accuracy_gap"],
-        final_loss_gap=last["loss_gap"],
-        test_loss=top["val_loss"] if tested else math.nan,
-        test_accuracy=top["val_accuracy"] if tested else math.nan,
-        parameters=config.model.units * 100,
-        seconds_per_epoch=0.01,
-        overfit_onset_epoch=figures["overfit_onset_epoch"],
-        gap_slope=figures["gap_slope"], verdict=figures["verdict"],
-        verdict_reason=figures["verdict_reason"], wall_seconds=0.01)
+    metrics = RunMetrics.from_history(
+        rows, objective=config.train.objective, num_classes=num_classes,
+        stopped_early=stopped_early, parameters=config.model.units * 100)
+    if evaluate_test and not metrics.diverged:
+        metrics = metrics.replace(test_loss=metrics.best_val_loss,
+                                  test_accuracy=metrics.best_val_accuracy)
+    return metrics.replace(wall_seconds=0.01)

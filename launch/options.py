@@ -50,6 +50,13 @@ def group(cls, *, exclude: Iterable[str] = (), unset: bool = False,
               "required": required})})
 
 
+def group_class(cls, name: str) -> type:
+    """The dataclass whose options the `group` field `name` of `cls`
+    holds."""
+    (field,) = [f for f in dataclasses.fields(cls) if f.name == name]
+    return field.metadata["group"][0]
+
+
 def option_fields(cls, *, exclude: Iterable[str] = ()
                   ) -> list[dataclasses.Field]:
     """The fields of dataclass `cls` that are options, in order."""

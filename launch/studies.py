@@ -61,7 +61,8 @@ class StudyOptions:
         """
         from tuning.study.space import get_space
 
-        required = [f for f in options.option_fields(StudySpec)
+        spec_class = options.group_class(type(self), "study")
+        required = [f for f in options.option_fields(spec_class)
                     if f.default is dataclasses.MISSING]
         missing = [f"--{name}" for name in ("preset", "space")
                    if getattr(self, name) is None] + [
@@ -76,11 +77,11 @@ class StudyOptions:
         given = {name: value for name, value in self.study.items()
                  if value is not None}
         given.setdefault("max_epochs", base.train.epochs)
-        return StudySpec(base=base, space=get_space(self.space), **given)
+        return spec_class(base=base, space=get_space(self.space), **given)
 
     def argv(self) -> list[str]:
         """The options as `rnntune tune` arguments, defaults left out."""
-        return options.argv(StudyOptions, {
+        return options.argv(type(self), {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
 

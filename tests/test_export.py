@@ -21,7 +21,7 @@ from commands import REPO
 RELOAD = """
 import json, sys
 import keras, numpy as np
-import data_pipeline.text  # registers the standardization
+import rnntune  # noqa: F401  registers what exported models hold
 texts = json.loads(sys.stdin.read())
 out = {}
 for path, batch in texts.items():

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from ray import cloudpickle
 
-import data_pipeline.text  # noqa: F401  registers the standardizer
+import rnntune  # noqa: F401  registers what exported models hold
 from tuning.study.spec import load_runtime, load_spec
 from tuning.trial.config import apply_overrides
 from tuning.trial.history import read_history

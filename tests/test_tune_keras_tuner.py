@@ -13,7 +13,7 @@ import random
 import keras_tuner as kt
 import pytest
 
-import data_pipeline.text  # noqa: F401  registers the standardizer
+import rnntune  # noqa: F401  registers what exported models hold
 from tuning.trial.config import apply_overrides
 from tuning.study.spec import StudyFailed
 from tuning.tune import run_study

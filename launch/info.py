@@ -1,8 +1,11 @@
 """`rnntune presets`, `spaces`, `report` and `tensorboard`: what there is
 and what runs wrote."""
 
-import os
+import errno
+import ipaddress
+import socket
 import sys
+import time
 
 from launch.common import (UsageError, add_verbose, existing_dir,
                            quiet_tensorflow, quote)
@@ -87,31 +90,118 @@ def cmd_report(args) -> int:
     return 0
 
 
-TENSORBOARD = "from tensorboard.main import run_main\nrun_main()\n"
-# Its "NOTE: Using experimental fast data loading logic ..." paragraph,
-# printed on every start, says nothing a user needs to act on.
-QUIET_TENSORBOARD = ("import tensorboard.program\n"
-                     "tensorboard.program._DATA_SERVER_ADVISORY_MESSAGE = ''\n")
-
-
 def cmd_tensorboard(args) -> int:
     workdir = existing_dir(args.workdir)
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: expected a port number "
                          "from 1 to 65535")
-    # TensorBoard in this process's place (so that signals reach it
-    # directly), its start-up chatter filtered as ours unless --verbose.
-    command = [sys.executable, "-c", TENSORBOARD if args.verbose else
-               "from tuning.trial.noise import QuietStderr\n"
-               "QuietStderr()\n" + QUIET_TENSORBOARD + TENSORBOARD,
-               "--logdir", str(workdir), "--host", args.host,
-               "--port", str(args.port)]
-    print(f"TensorBoard for {workdir} at http://{args.host}:{args.port}/ "
-          "(Ctrl-C stops it)", flush=True)
     quiet_tensorflow()
-    if args.quiet_stderr is not None:  # no thread of ours survives exec
-        args.quiet_stderr.stop()
-    os.execv(sys.executable, command)
+    url = _start_tensorboard(workdir, args.host, args.port,
+                             verbose=args.verbose)
+    print(f"TensorBoard for {workdir} at {url} (Ctrl-C stops it)",
+          flush=True)
+    if _exposed(args.host):
+        print(f"rnntune: warning: --host {args.host} serves TensorBoard "
+              "to the network without authentication: whoever reaches "
+              f"http://{socket.gethostname()}:{args.port}/ reads the runs' "
+              "configs and data paths; the default --host 127.0.0.1 "
+              f"behind an SSH tunnel (ssh -L {args.port}:127.0.0.1:"
+              f"{args.port} HOST) keeps it private", file=sys.stderr,
+              flush=True)
+    try:
+        while True:  # TensorBoard serves from its own thread
+            time.sleep(3600)
+    except KeyboardInterrupt:  # Ctrl-C: the way to stop it
+        return 0
+
+
+def _start_tensorboard(logdir, host: str, port: int, *,
+                       verbose: bool) -> str:
+    """Serves TensorBoard for `logdir` from a thread of this process once
+    it holds the port, and returns a URL that opens it.
+
+    Raises:
+        UsageError: the port is in use, or the address cannot be bound.
+    """
+    _check_port(host, port)  # before TensorBoard starts its data server
+    import tensorboard.program  # the module itself, not its lazy proxy
+    from tensorboard import default, main_lib
+
+    program = tensorboard.program
+    if not verbose:
+        # Its "NOTE: Using experimental fast data loading logic ..."
+        # paragraph, printed on every start, says nothing a user needs.
+        program._DATA_SERVER_ADVISORY_MESSAGE = ""
+    main_lib.global_init()
+    board = program.TensorBoard(plugins=default.get_plugins())
+    board.configure(argv=[None, "--logdir", str(logdir), "--host", host,
+                          "--port", str(port)])
+    try:
+        board.launch()
+    except program.TensorBoardPortInUseError:  # taken since the check
+        raise _port_in_use(port) from None
+    except program.TensorBoardServerException as e:
+        raise UsageError(f"--host {host} --port {port}: {e.msg}") from None
+    except SystemExit:  # werkzeug's exit on a failed bind, reason printed
+        raise UsageError(f"--host {host} --port {port}: TensorBoard could "
+                         "not serve there") from None
+    return _url(host, port)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Binds `host:port` as TensorBoard's server will (address reuse on),
+    then lets it go.
+
+    Raises:
+        UsageError: the port is taken, or `host` is no address of this
+            machine.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise _port_in_use(port) from None
+        raise UsageError(f"--host {host} --port {port}: "
+                         f"{e.strerror or e}") from None
+
+
+def _port_in_use(port: int) -> UsageError:
+    return UsageError(
+        f"port {port} is in use (another TensorBoard, or another program); "
+        f"choose another with --port, e.g. --port {_free_port()}")
+
+
+def _url(host: str, port: int) -> str:
+    """A URL that opens a server bound to `host`: on this machine for a
+    wildcard address (0.0.0.0 is no address to browse to)."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}/" if ":" in host else \
+        f"http://{host}:{port}/"
+
+
+def _exposed(host: str) -> bool:
+    """Whether a server bound to `host` is reachable from other machines
+    (any address but a loopback one)."""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(
+            host or None, None, proto=socket.IPPROTO_TCP,
+            flags=socket.AI_PASSIVE)}
+    except OSError:
+        return True
+    return not all(ipaddress.ip_address(a.split("%")[0]).is_loopback
+                   for a in addresses)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 REPORT_FORMATS = ("text", "html", "json")

@@ -7,16 +7,18 @@ import subprocess
 import tempfile
 
 import pytest
+import tensorflow as tf
 
 from launch.cli import main
-from tuning.trial.config import apply_overrides
 from tuning.reporting.report import build_report
+from tuning.trial.config import apply_overrides
 from tuning.trial.history import read_history
 from tuning.tune import run_study
 
 from commands import REPO
 from polling import wait_until
 from servers import session_groups
+from stand_in import fake_trial
 from studies import TINY_SPACE, study_spec
 
 ARTIFACTS = REPO / "artifacts"  # screenshots kept for CI (git-ignored)
@@ -70,11 +72,125 @@ def test_report_of_train_and_compare_workdirs(smoke_run, tmp_path, capsys):
     workdir, metrics = smoke_run
     report = build_report(workdir)
     (entry,) = report["runs"]
-    assert report["kind"] == "train" and entry["run"] == "."
-    assert entry["verdict"] == metrics["verdict"]
-    assert entry["best_epoch"] == metrics["best_epoch"]
+    assert report["kind"] == "train" and entry["run"] == workdir.name
+    assert entry["verdict"] == metrics.verdict
+    assert entry["best_epoch"] == metrics.best_epoch
     code = main(["report", "--workdir", str(tmp_path)])
     assert code == 2 and "no runs found" in capsys.readouterr().err
+
+
+def test_a_train_workdir_is_named_after_its_directory(
+        smoke_run, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "runs" / "gru-small"
+    shutil.copytree(smoke_run[0], run)
+    for cwd, workdir in ((run, "."), (tmp_path, "runs/gru-small/"),
+                         (tmp_path / "runs", "../runs/gru-small")):
+        monkeypatch.chdir(cwd)
+        assert main(["report", "--workdir", workdir]) == 0, workdir
+        out = capsys.readouterr().out
+        report = json.loads((run / "report" / "report.json").read_text())
+        assert [e["run"] for e in report["runs"]] == ["gru-small"]
+        assert report["chosen"]["run"] == "gru-small"
+        assert "\ngru-small " in out and "chosen: gru-small," in out
+    assert sorted(p.name for p in (run / "report").glob("curves_*.png")) \
+        == ["curves_gru-small.png"]
+
+
+def _write_curves(run, rows):
+    """The epochs of `rows` as Keras' TensorBoard callback logs them
+    (`logs/train`, `logs/validation`; step = epoch - 1), with a validation
+    loss that grows with validation accuracy (over-confident models), so
+    that ranking by loss and by accuracy disagree."""
+    for name in ("train", "validation"):
+        writer = tf.summary.create_file_writer(str(run / "logs" / name))
+        with writer.as_default():
+            for row in rows:
+                loss, accuracy = (
+                    (row["loss"], row["accuracy"]) if name == "train" else
+                    (0.2 + row["val_accuracy"], row["val_accuracy"]))
+                tf.summary.scalar("epoch_loss", loss, step=row["epoch"] - 1)
+                tf.summary.scalar("epoch_accuracy", accuracy,
+                                  step=row["epoch"] - 1)
+        writer.close()
+
+
+@pytest.fixture(scope="module")
+def loss_study(tmp_path_factory, smoke_config):
+    """A finished study on `val_loss` of the stand-in trial (no training),
+    its curves in TensorBoard files as `_write_curves` makes them."""
+    workdir = tmp_path_factory.mktemp("loss_study") / "study"
+    base = apply_overrides(smoke_config, {"train.early_stopping_patience": 0})
+    spec = study_spec(base, TINY_SPACE, backend="keras-tuner",
+                      algorithm="random", max_trials=4, max_epochs=3,
+                      objective="val_loss")
+    run_study(workdir, spec, report=lambda _: None,
+              trial_function=fake_trial)
+    for history in sorted(workdir.glob("trials/*/history.csv")):
+        _write_curves(history.parent, read_history(history))
+    return workdir
+
+
+def test_a_val_loss_studys_report_ranks_its_runs_by_loss(loss_study,
+                                                         capsys):
+    assert main(["report", "--workdir", str(loss_study)]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((loss_study / "report" / "report.json").read_text())
+    loss = {e["run"]: min(r["val_loss"] for r in e["curves"])
+            for e in report["runs"]}
+    accuracy = {e["run"]: max(r["val_accuracy"] for r in e["curves"])
+                for e in report["runs"]}
+    by_loss = sorted(loss, key=loss.get)
+    assert len(by_loss) == 4
+    assert by_loss != sorted(accuracy, key=lambda run: -accuracy[run])
+    assert [t["run"] for t in report["top"]] == by_loss
+    assert report["objective"] == "val_loss"
+    assert [t["best_objective"] for t in report["top"]] == pytest.approx(
+        sorted(loss.values()), rel=1e-6)
+    for entry in report["runs"]:  # each run's best epoch by its loss
+        best = min(entry["curves"], key=lambda r: r["val_loss"])
+        assert entry["best_epoch"] == best["epoch"]
+    # The printed table lists them in that order, with their loss.
+    assert "best val loss" in out
+    rows = [line.split()[0] for line in out.splitlines()
+            if line.startswith("trials/")]
+    assert rows[:4] == by_loss
+
+
+def _statuses(report) -> dict[str, str]:
+    return {e["run"]: e["status"] for e in report["runs"]}
+
+
+def _one_line_error(code, err, expected):
+    assert code == 2, err
+    assert err.startswith("rnntune: error: ") and expected in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_report_reads_damaged_study_files_as_resume_does(loss_study,
+                                                         tmp_path, capsys):
+    study = tmp_path / "study"
+    shutil.copytree(loss_study, study)
+    intact = build_report(loss_study)
+    table = (study / "trials.json").read_text()
+    # trials.json cut in half: rebuilt from trials.csv, then from the
+    # trial directories (each trial's row.json) without that either.
+    for damage in ("trials.json", "trials.csv"):
+        (study / "trials.json").write_text(table[:len(table) // 2])
+        if damage == "trials.csv":
+            (study / "trials.csv").unlink()
+        assert main(["report", "--workdir", str(study)]) == 0, damage
+        capsys.readouterr()
+        report = json.loads((study / "report" / "report.json").read_text())
+        assert _statuses(report) == _statuses(intact), damage
+        assert report["top"] == intact["top"], damage
+        rebuilt = json.loads((study / "trials.json").read_text())
+        assert {(r["trial_id"], r["status"]) for r in rebuilt} == {
+            (r["trial_id"], r["status"]) for r in json.loads(table)
+        }  # written back whole, as resume writes it
+    # study.json cannot be rebuilt: one line naming it.
+    (study / "study.json").write_text("")
+    code = main(["report", "--workdir", str(study)])
+    _one_line_error(code, capsys.readouterr().err, "study.json")
 
 
 def test_tensorboard_shows_curves_gap_layout_and_overfitting_metrics(

@@ -17,10 +17,13 @@ from tensorboard.backend.event_processing.event_accumulator import (
     EventAccumulator)
 from tensorboard.util import tensor_util
 
+from tuning.reporting.tables import GAP, format_table, format_value
+from tuning.study.results import ResultsTable
+from tuning.study.spec import StudySpec, load_spec
 from tuning.trial import verdict
 from tuning.trial.config import ConfigError
-from tuning.reporting.tables import GAP, format_table, format_value
 from tuning.trial.files import json_safe
+from tuning.trial.run import StudyDir
 
 NUMERIC_BINS = 6  # above this many distinct values, split at the median
 
@@ -60,10 +63,9 @@ def read_curves(run: pathlib.Path) -> list[dict[str, float]]:
 
 
 def _flat_config(run: pathlib.Path) -> dict:
-    path = run / "config.json"
-    if not path.exists():
-        return {}
-    config = json.loads(path.read_text())["config"]
+    """The run's config as flat keys; {} if it has none or it is
+    unreadable (a run killed while writing it)."""
+    config = (_read_json(run / "config.json") or {}).get("config") or {}
     return {f"{s}.{k}": v for s, d in config.items() for k, v in d.items()}
 
 
@@ -72,18 +74,59 @@ def _num_classes(run: pathlib.Path) -> int:
     return len(labels.read_text().split()) if labels.exists() else 2
 
 
+def _study(workdir: pathlib.Path) -> tuple[StudySpec | None, dict]:
+    """The spec and results table of a study, read as resuming it reads
+    them: a damaged `trials.json` is rebuilt from `trials.csv` or the
+    trial directories (`ResultsTable`).
+
+    Returns:
+        `(None, {})` for a workdir that holds no study.
+
+    Raises:
+        ConfigError: `study.json` is unreadable, or missing beside a
+            results table.
+    """
+    study = StudyDir(workdir)
+    if not (study / study.SPEC).exists():
+        for name in (study.TRIALS_JSON, study.TRIALS_CSV):
+            if (study / name).exists():
+                raise ConfigError(f"{workdir}: {name} without "
+                                  f"{study.SPEC} (the study's space and "
+                                  "objective)")
+        return None, {}
+    spec = load_spec(workdir)
+    return spec, ResultsTable(workdir, spec.space).rows
+
+
+def _run_name(run: pathlib.Path, workdir: pathlib.Path) -> str:
+    """A run's name: its path under `workdir`, or the directory's own
+    name for a workdir that is a run (`.` and `runs/x/` included)."""
+    relative = run.relative_to(workdir)
+    return str(relative) if relative.parts else (
+        workdir.resolve().name or str(workdir.resolve()))
+
+
+def _objective(spec: StudySpec | None, configs: dict) -> str:
+    """What ranks the runs: the study's objective, else the runs' own
+    (`train.objective`) when they share one."""
+    if spec is not None:
+        return spec.objective
+    objectives = {c.get("train.objective") for c in configs.values()}
+    objectives.discard(None)
+    return objectives.pop() if len(objectives) == 1 else "val_accuracy"
+
+
 def build_report(workdir: str | pathlib.Path) -> dict:
     """Analyses every run under `workdir`.
 
     Raises:
-        ConfigError: `workdir` holds no run.
+        ConfigError: `workdir` holds no run, or a study whose spec is
+            unreadable.
     """
     workdir = pathlib.Path(workdir)
     if not workdir.is_dir():
         raise ConfigError(f"{workdir}: no such directory")
-    table_path = workdir / "trials.json"
-    table = ({r["trial_id"]: r for r in json.loads(table_path.read_text())}
-             if table_path.exists() else {})
+    spec, table = _study(workdir)
     runs = find_runs(workdir)
     if not runs and not table:
         raise ConfigError(f"{workdir}: no runs found (no history.csv "
@@ -93,22 +136,26 @@ def build_report(workdir: str | pathlib.Path) -> dict:
     keys = sorted({k for c in configs.values() for k in c})
     varying = [k for k in keys
                if len({json.dumps(c.get(k)) for c in configs.values()}) > 1]
-    if table:
-        space = json.loads((workdir / "study.json").read_text())["space"]
-        varying = list(space)
+    if spec is not None:
+        varying = list(spec.space.keys)
+    objective = _objective(spec, configs)
     entries = []
     for run in runs:
-        name = str(run.relative_to(workdir)) or "."
         rows = read_curves(run)
-        figures = verdict.analyze(rows, num_classes=_num_classes(run))
-        row = table.get(run.name, {}) if table else {}
+        figures = verdict.analyze(rows, num_classes=_num_classes(run),
+                                  objective=objective)
+        best = (verdict.best_row(rows, objective)
+                if figures["best_epoch"] is not None else None)
+        row = table.get(run.name, {}) if spec else {}
         entries.append({
-            "run": name, "status": row.get("status", "completed"),
+            "run": _run_name(run, workdir),
+            "status": row.get("status", "completed"),
             "reason": row.get("reason", ""),
-            "hyperparameters": {k: (row.get(k) if table
+            "hyperparameters": {k: (row.get(k) if spec
                                     else configs[run].get(k))
                                 for k in varying},
             "curves": rows,
+            "best_objective": json_safe(best[objective]) if best else None,
             **{k: json_safe(v) for k, v in figures.items()},
         })
     seen = {pathlib.Path(e["run"]).name for e in entries}
@@ -118,17 +165,19 @@ def build_report(workdir: str | pathlib.Path) -> dict:
                 "run": f"trials/{trial_id}", "status": row["status"],
                 "reason": row.get("reason", ""),
                 "hyperparameters": {k: row.get(k) for k in varying},
-                "curves": [], "epochs": 0, "verdict": "diverged"
+                "curves": [], "best_objective": None, "epochs": 0,
+                "verdict": "diverged"
                 if row["status"] == "failed" else "unknown",
                 "verdict_reason": row.get("reason", ""),
                 "best_epoch": None, "best_val_accuracy": None,
                 "accuracy_gap_at_best": None, "final_accuracy_gap": None,
                 "overfit_onset_epoch": None, "gap_slope": None})
-    kind = "study" if table else ("compare" if len(runs) > 1 else "train")
+    kind = "study" if spec else ("compare" if len(runs) > 1 else "train")
     return {"workdir": str(workdir), "kind": kind, "rules": verdict.RULES,
-            "hyperparameters": varying, "runs": entries,
-            "groups": _groups(entries, varying),
-            "top": _top(entries), "chosen": _chosen(workdir, kind)}
+            "objective": objective, "hyperparameters": varying,
+            "runs": entries, "groups": _groups(entries, varying),
+            "top": _top(entries, objective),
+            "chosen": _chosen(workdir, kind, entries)}
 
 
 def _read_json(path: pathlib.Path):
@@ -138,7 +187,7 @@ def _read_json(path: pathlib.Path):
         return None
 
 
-def _chosen(workdir: pathlib.Path, kind: str) -> dict | None:
+def _chosen(workdir: pathlib.Path, kind: str, entries) -> dict | None:
     """The chosen model and its test accuracy, the only test figure a
     study or a comparison measures: `best/` of a study, the comparison's
     chosen cell, or a training run itself."""
@@ -151,20 +200,28 @@ def _chosen(workdir: pathlib.Path, kind: str) -> dict | None:
         run = info.get("cell")
     else:
         info = _read_json(workdir / "metrics.json") or {}
-        run = "."
+        run = entries[0]["run"] if entries else None
     test = json_safe(info.get("test_accuracy"))
     if run is None or test is None:
         return None
     return {"run": run, "test_accuracy": test}
 
 
-def _top(entries, n: int = 5) -> list[dict]:
-    ranked = sorted((e for e in entries
-                     if e.get("best_val_accuracy") is not None),
-                    key=lambda e: -e["best_val_accuracy"])
-    return [{k: e[k] for k in ("run", "best_val_accuracy", "best_epoch",
-                               "final_accuracy_gap", "verdict",
-                               "hyperparameters")} for e in ranked[:n]]
+def _ranked(entries, objective: str) -> list[dict]:
+    """The runs with a best `objective`, best first, then the rest."""
+    return verdict.best_first(entries, objective,
+                              lambda e: e["best_objective"]) + [
+        e for e in entries if e["best_objective"] is None]
+
+
+def _top(entries, objective: str, n: int = 5) -> list[dict]:
+    """The best `n` runs by `objective`."""
+    ranked = [e for e in _ranked(entries, objective)
+              if e["best_objective"] is not None]
+    return [{k: e[k] for k in ("run", "best_objective", "best_val_accuracy",
+                               "best_epoch", "final_accuracy_gap",
+                               "verdict", "hyperparameters")}
+            for e in ranked[:n]]
 
 
 def _bins(values: list) -> dict:
@@ -224,8 +281,19 @@ RUN_HEADERS = ("run", "status", "verdict", "best val acc", "best ep",
                "gap@best", "gap@end", "overfit from", "gap slope")
 
 
-def _run_cells(e) -> list[str]:
-    return [e["run"], e["status"], e["verdict"],
+def _run_headers(objective: str) -> tuple[str, ...]:
+    """`RUN_HEADERS`, with a column for an objective other than
+    validation accuracy (the runs are ranked by it)."""
+    if objective == "val_accuracy":
+        return RUN_HEADERS
+    return (*RUN_HEADERS[:3], f"best {objective.replace('_', ' ')}",
+            *RUN_HEADERS[3:])
+
+
+def _run_cells(e, objective: str) -> list[str]:
+    ranked_by = ([] if objective == "val_accuracy"
+                 else [_fmt(e["best_objective"], ".4f")])
+    return [e["run"], e["status"], e["verdict"], *ranked_by,
             _fmt(e["best_val_accuracy"], ".4f"), _fmt(e["best_epoch"]),
             _fmt(e["accuracy_gap_at_best"], GAP),
             _fmt(e["final_accuracy_gap"], GAP),
@@ -234,11 +302,12 @@ def _run_cells(e) -> list[str]:
 
 def format_text(report: dict, *, max_runs: int = 20) -> str:
     """The report for a terminal: runs, which settings overfit, top runs."""
-    entries = sorted(report["runs"], key=lambda e: (
-        -(e["best_val_accuracy"] or -1)))
+    objective = report["objective"]
+    entries = _ranked(report["runs"], objective)
     lines = [f"{report['workdir']}: {len(entries)} run(s)", ""]
     shown = entries[:max_runs]
-    lines.append(format_table(RUN_HEADERS, [_run_cells(e) for e in shown]))
+    lines.append(format_table(_run_headers(objective),
+                              [_run_cells(e, objective) for e in shown]))
     if len(entries) > max_runs:
         lines.append(f"... {len(entries) - max_runs} more in report.json")
     overfit = [e for e in entries if e["verdict"] == "overfitting"]
@@ -333,12 +402,13 @@ def write_outputs(report: dict, workdir: str | pathlib.Path) -> dict:
 
 def _html(report, images, gap_png) -> str:
     esc = html.escape
-    entries = sorted(report["runs"], key=lambda e: (
-        -(e["best_val_accuracy"] or -1)))
+    objective = report["objective"]
+    entries = _ranked(report["runs"], objective)
     rows = "".join(
         f'<tr class="run" data-run="{esc(e["run"])}" '
         f'data-verdict="{esc(e["verdict"])}">'
-        + "".join(f"<td>{esc(c)}</td>" for c in _run_cells(e)) + "</tr>"
+        + "".join(f"<td>{esc(c)}</td>" for c in _run_cells(e, objective))
+        + "</tr>"
         for e in entries)
     groups = "".join(
         f"<h3>by {esc(key)}</h3><table><tr><th>value</th><th>runs</th>"
@@ -360,6 +430,7 @@ def _html(report, images, gap_png) -> str:
         for run, png in images.items())
     chosen = (f'<p id="chosen">{esc(_chosen_line(report["chosen"]))}</p>'
               if report.get("chosen") else "")
+    headers = _run_headers(objective)
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>rnntune report</title>
 <style>
@@ -374,7 +445,7 @@ img {{ max-width: 100%; }}
 <h1>Overfitting report: {esc(report['workdir'])}</h1>
 <p>{len(entries)} run(s), {report['kind']}.</p>
 <h2>Runs</h2>
-<table id="runs"><tr>{''.join(f'<th>{esc(h)}</th>' for h in RUN_HEADERS)}
+<table id="runs"><tr>{''.join(f'<th>{esc(h)}</th>' for h in headers)}
 </tr>{rows}</table>
 {chosen}
 <p id="rules">{esc(report['rules'])}</p>

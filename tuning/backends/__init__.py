@@ -6,5 +6,7 @@ runtime, address, report, status, verbose, trial_function)`.
 
     keras_tuner.py  Keras Tuner oracles and the tuner
     kt_workers.py   a Keras Tuner chief and its worker processes
-    ray_tune.py     Ray Tune searchers, schedulers and the trainable
+    ray_tune.py     the Ray Tune driver: connects, runs, records trials
+    ray_space.py    the space as Ray sees it: domains, searchers, schedulers
+    ray_worker.py   what runs inside a Ray trial: the trainable, its reports
 """

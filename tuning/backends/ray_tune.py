@@ -36,14 +36,14 @@ except ImportError as e:  # pragma: no cover - depends on the install
     raise ImportError("the ray backend needs Ray Tune: pip install "
                       "'rnntune[ray]'") from e
 
-from tuning.backends.ray_space import search
-from tuning.backends.ray_worker import trainable
-from tuning.study.progress import Progress
-from tuning.study.recorder import TrialRecorder
-from tuning.study.results import ResultsTable
-from tuning.study.runner import TrialFunction
-from tuning.study.spec import Runtime, StudyFailed, StudySpec
-from tuning.trial.run import RunMetrics, Status, StudyDir, status_of
+from tuning.backends.ray_space import search  # noqa: E402
+from tuning.backends.ray_worker import trainable  # noqa: E402
+from tuning.study.progress import Progress  # noqa: E402
+from tuning.study.recorder import TrialRecorder  # noqa: E402
+from tuning.study.results import ResultsTable  # noqa: E402
+from tuning.study.runner import TrialFunction  # noqa: E402
+from tuning.study.spec import Runtime, StudyFailed, StudySpec  # noqa: E402
+from tuning.trial.run import RunMetrics, Status, StudyDir, status_of  # noqa: E402
 
 EXPERIMENT = "study"
 ENDED = (Status.COMPLETED, Status.STOPPED_EARLY, Status.FAILED)

@@ -23,7 +23,7 @@ from tuning.study.spec import StudySpec, load_spec
 from tuning.trial import verdict
 from tuning.trial.config import ConfigError
 from tuning.trial.files import json_safe
-from tuning.trial.run import StudyDir
+from tuning.trial.run import RunDir, StudyDir
 
 NUMERIC_BINS = 6  # above this many distinct values, split at the median
 
@@ -31,8 +31,8 @@ NUMERIC_BINS = 6  # above this many distinct values, split at the median
 def find_runs(workdir: pathlib.Path) -> list[pathlib.Path]:
     """Run directories under `workdir` (those with a history.csv), the
     exported best model's retraining excluded."""
-    runs = [p.parent for p in workdir.rglob("history.csv")
-            if "best" not in p.relative_to(workdir).parts[:1]]
+    runs = [p.parent for p in workdir.rglob(RunDir.HISTORY)
+            if StudyDir.BEST not in p.relative_to(workdir).parts[:1]]
     return sorted(runs)
 
 
@@ -50,12 +50,12 @@ def _series(logdir: pathlib.Path, tag: str) -> dict[int, float]:
 def read_curves(run: pathlib.Path) -> list[dict[str, float]]:
     """Per-epoch train and validation loss and accuracy from the run's
     TensorBoard files (`logs/train`, `logs/validation`)."""
+    logs = RunDir(run).logs
     series = {
-        "loss": _series(run / "logs" / "train", "epoch_loss"),
-        "accuracy": _series(run / "logs" / "train", "epoch_accuracy"),
-        "val_loss": _series(run / "logs" / "validation", "epoch_loss"),
-        "val_accuracy": _series(run / "logs" / "validation",
-                                "epoch_accuracy"),
+        "loss": _series(logs / "train", "epoch_loss"),
+        "accuracy": _series(logs / "train", "epoch_accuracy"),
+        "val_loss": _series(logs / "validation", "epoch_loss"),
+        "val_accuracy": _series(logs / "validation", "epoch_accuracy"),
     }
     steps = sorted(set.intersection(*(set(s) for s in series.values())))
     return [{"epoch": step + 1, **{k: s[step] for k, s in series.items()}}
@@ -65,12 +65,15 @@ def read_curves(run: pathlib.Path) -> list[dict[str, float]]:
 def _flat_config(run: pathlib.Path) -> dict:
     """The run's config as flat keys; {} if it has none or it is
     unreadable (a run killed while writing it)."""
-    config = (_read_json(run / "config.json") or {}).get("config") or {}
+    try:
+        config = RunDir(run).read_record().get("config") or {}
+    except (OSError, ValueError):
+        config = {}
     return {f"{s}.{k}": v for s, d in config.items() for k, v in d.items()}
 
 
 def _num_classes(run: pathlib.Path) -> int:
-    labels = run / "labels.txt"
+    labels = RunDir(run) / RunDir.LABELS
     return len(labels.read_text().split()) if labels.exists() else 2
 
 
@@ -129,7 +132,7 @@ def build_report(workdir: str | pathlib.Path) -> dict:
     spec, table = _study(workdir)
     runs = find_runs(workdir)
     if not runs and not table:
-        raise ConfigError(f"{workdir}: no runs found (no history.csv "
+        raise ConfigError(f"{workdir}: no runs found (no {RunDir.HISTORY} "
                           "below it); point --workdir at what train, "
                           "compare or tune wrote")
     configs = {run: _flat_config(run) for run in runs}
@@ -162,7 +165,8 @@ def build_report(workdir: str | pathlib.Path) -> dict:
     for trial_id, row in sorted(table.items()):
         if trial_id not in seen:  # failed before its first epoch
             entries.append({
-                "run": f"trials/{trial_id}", "status": row["status"],
+                "run": f"{StudyDir.TRIALS}/{trial_id}",
+                "status": row["status"],
                 "reason": row.get("reason", ""),
                 "hyperparameters": {k: row.get(k) for k in varying},
                 "curves": [], "best_objective": None, "epochs": 0,
@@ -192,14 +196,16 @@ def _chosen(workdir: pathlib.Path, kind: str, entries) -> dict | None:
     study or a comparison measures: `best/` of a study, the comparison's
     chosen cell, or a training run itself."""
     if kind == "study":
-        info = _read_json(workdir / "best" / "hparams.json") or {}
-        run = f"trials/{info['trial_id']}" if "trial_id" in info else None
+        study = StudyDir(workdir)
+        info = _read_json(study.best / study.BEST_RECORD) or {}
+        run = (f"{study.TRIALS}/{info['trial_id']}" if "trial_id" in info
+               else None)
     elif kind == "compare":
         rows = _read_json(workdir / "comparison.json") or []
         info = next((r for r in rows if r.get("chosen")), {})
         run = info.get("cell")
     else:
-        info = _read_json(workdir / "metrics.json") or {}
+        info = _read_json(RunDir(workdir).metrics_path) or {}
         run = entries[0]["run"] if entries else None
     test = json_safe(info.get("test_accuracy"))
     if run is None or test is None:

@@ -72,8 +72,8 @@ def _print_dimensions(space) -> None:
 def cmd_report(args) -> int:
     workdir = existing_dir(args.workdir)
     quiet_tensorflow()
-    from tuning.reporting.report import (build_report, format_text,
-                                         write_outputs)
+    from tuning.reporting.render import format_text, write_outputs
+    from tuning.reporting.report import build_report
 
     report = build_report(workdir)
     paths = write_outputs(report, workdir)

@@ -237,7 +237,8 @@ def _chromium_args(user_dir):
 @needs_browser
 @pytest.mark.slow
 def test_report_page_renders_every_run_in_chromium(study):
-    from tuning.reporting.report import build_report, write_outputs
+    from tuning.reporting.render import write_outputs
+    from tuning.reporting.report import build_report
 
     paths = write_outputs(build_report(study), study)
     ARTIFACTS.mkdir(exist_ok=True)

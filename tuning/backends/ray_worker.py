@@ -141,12 +141,6 @@ def _finished(run: RunDir) -> RunMetrics | None:
         return None  # damaged: the trial function says so when it trains
 
 
-def _as_metrics(metrics) -> RunMetrics:
-    if isinstance(metrics, RunMetrics):
-        return metrics
-    return RunMetrics.from_dict(metrics)
-
-
 def trainable(values: dict, *, workdir: str, spec: dict, devices: str,
               trial_function: TrialFunction | None = None,
               ended: Mapping[str, dict] | None = None) -> None:
@@ -190,8 +184,7 @@ def trainable(values: dict, *, workdir: str, spec: dict, devices: str,
     restore_checkpoint(run, trial_id)
     reporter = EpochReporter(run, trial_id, spec.objective, messages)
     try:
-        metrics = _as_metrics(trainer.train(trial_id, values,
-                                            epoch_hooks=[reporter]))
+        metrics = trainer.train(trial_id, values, epoch_hooks=[reporter])
     except TrialFailed as e:
         raise RuntimeError(str(e)) from None
     result = (epoch_result(reporter.rows, spec.objective) if reporter.rows

@@ -3,12 +3,12 @@
     report = build_report("runs/study")
     print(format_text(report)); write_outputs(report, "runs/study")
 
+(`format_text` and `write_outputs` are in `tuning.reporting.render`.)
+
 Curves are read from the runs' TensorBoard event files with TensorBoard's
 own reader; a study's results table adds statuses and hyperparameters.
 """
 
-import base64
-import html
 import json
 import pathlib
 import statistics
@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import (
     EventAccumulator)
 from tensorboard.util import tensor_util
 
-from tuning.reporting.tables import GAP, format_table, format_value
+from tuning.reporting.tables import format_value
 from tuning.study.results import ResultsTable
 from tuning.study.spec import StudySpec, load_spec
 from tuning.trial import verdict
@@ -213,7 +213,7 @@ def _chosen(workdir: pathlib.Path, kind: str, entries) -> dict | None:
     return {"run": run, "test_accuracy": test}
 
 
-def _ranked(entries, objective: str) -> list[dict]:
+def ranked_runs(entries, objective: str) -> list[dict]:
     """The runs with a best `objective`, best first, then the rest."""
     return verdict.best_first(entries, objective,
                               lambda e: e["best_objective"]) + [
@@ -222,7 +222,7 @@ def _ranked(entries, objective: str) -> list[dict]:
 
 def _top(entries, objective: str, n: int = 5) -> list[dict]:
     """The best `n` runs by `objective`."""
-    ranked = [e for e in _ranked(entries, objective)
+    ranked = [e for e in ranked_runs(entries, objective)
               if e["best_objective"] is not None]
     return [{k: e[k] for k in ("run", "best_objective", "best_val_accuracy",
                                "best_epoch", "final_accuracy_gap",
@@ -273,190 +273,3 @@ def _groups(entries, keys) -> dict[str, list[dict]]:
                          "mean_final_gap": mean("final_accuracy_gap")})
         out[key] = sorted(rows, key=lambda r: -r["overfitting_share"])
     return out
-
-
-def _fmt(value, spec=".3f") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return format(value, spec)
-    return str(value)
-
-
-RUN_HEADERS = ("run", "status", "verdict", "best val acc", "best ep",
-               "gap@best", "gap@end", "overfit from", "gap slope")
-
-
-def _run_headers(objective: str) -> tuple[str, ...]:
-    """`RUN_HEADERS`, with a column for an objective other than
-    validation accuracy (the runs are ranked by it)."""
-    if objective == "val_accuracy":
-        return RUN_HEADERS
-    return (*RUN_HEADERS[:3], f"best {objective.replace('_', ' ')}",
-            *RUN_HEADERS[3:])
-
-
-def _run_cells(e, objective: str) -> list[str]:
-    ranked_by = ([] if objective == "val_accuracy"
-                 else [_fmt(e["best_objective"], ".4f")])
-    return [e["run"], e["status"], e["verdict"], *ranked_by,
-            _fmt(e["best_val_accuracy"], ".4f"), _fmt(e["best_epoch"]),
-            _fmt(e["accuracy_gap_at_best"], GAP),
-            _fmt(e["final_accuracy_gap"], GAP),
-            _fmt(e["overfit_onset_epoch"]), _fmt(e["gap_slope"], GAP)]
-
-
-def format_text(report: dict, *, max_runs: int = 20) -> str:
-    """The report for a terminal: runs, which settings overfit, top runs."""
-    objective = report["objective"]
-    entries = _ranked(report["runs"], objective)
-    lines = [f"{report['workdir']}: {len(entries)} run(s)", ""]
-    shown = entries[:max_runs]
-    lines.append(format_table(_run_headers(objective),
-                              [_run_cells(e, objective) for e in shown]))
-    if len(entries) > max_runs:
-        lines.append(f"... {len(entries) - max_runs} more in report.json")
-    overfit = [e for e in entries if e["verdict"] == "overfitting"]
-    lines += ["", f"overfitting: {len(overfit)} of {len(entries)}" + (
-        ": " + ", ".join(
-            f"{e['run']} (from epoch {e['overfit_onset_epoch']})"
-            if e["overfit_onset_epoch"] else e["run"]
-            for e in overfit[:8]) if overfit else "")]
-    for key, groups in report["groups"].items():
-        lines += ["", f"by {key}:", format_table(
-            ("value", "runs", "overfitting", "mean best val acc",
-             "mean final gap"),
-            [[g["value"], str(g["runs"]), f"{g['overfitting_share']:.0%}",
-              _fmt(g["mean_best_val_accuracy"], ".4f"),
-              _fmt(g["mean_final_gap"], GAP)] for g in groups])]
-    if report.get("chosen"):
-        lines += ["", _chosen_line(report["chosen"])]
-    lines += ["", report["rules"]]
-    return "\n".join(lines)
-
-
-def _chosen_line(chosen: dict) -> str:
-    return (f"chosen: {chosen['run']}, test accuracy "
-            f"{chosen['test_accuracy']:.4f} (the held-out test split, which "
-            "took part in no choice)")
-
-
-def _png_base64(path: pathlib.Path) -> str:
-    return base64.b64encode(path.read_bytes()).decode("ascii")
-
-
-def plot_gap_vs_hyperparameters(report: dict, path: pathlib.Path) -> bool:
-    """Final accuracy gap against each hyperparameter, one panel each."""
-    keys = report["hyperparameters"]
-    points = [e for e in report["runs"]
-              if e.get("final_accuracy_gap") is not None]
-    if not keys or not points:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, axes = plt.subplots(1, len(keys), figsize=(max(6, 4 * len(keys)), 3.5),
-                             squeeze=False, constrained_layout=True)
-    colors = {"overfitting": "tab:red", "healthy": "tab:green",
-              "underfitting": "tab:blue", "diverged": "black"}
-    for ax, key in zip(axes[0], keys):
-        xs = [e["hyperparameters"].get(key) for e in points]
-        numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                      for x in xs if x is not None)
-        if not numeric:
-            names = sorted({json.dumps(x) for x in xs})
-            xs = [names.index(json.dumps(x)) for x in xs]
-            ax.set_xticks(range(len(names)), names, rotation=20)
-        ax.scatter(xs, [e["final_accuracy_gap"] for e in points],
-                   c=[colors.get(e["verdict"], "gray") for e in points])
-        ax.axhline(verdict.OVERFIT_GAP, color="tab:red", lw=0.8, ls="--")
-        ax.set_xlabel(key)
-        ax.set_ylabel("final train - val accuracy")
-    fig.suptitle("accuracy gap against hyperparameters (red: overfitting)")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return True
-
-
-def write_outputs(report: dict, workdir: str | pathlib.Path) -> dict:
-    """Writes report.json, report.html and PNGs under `workdir/report/`.
-
-    Returns:
-        The paths written, by kind.
-    """
-    from tuning.reporting.plots import plot_curves
-
-    out = pathlib.Path(workdir) / "report"
-    out.mkdir(exist_ok=True)
-    images = {}
-    for e in report["runs"]:
-        if e["curves"]:
-            png = out / ("curves_" + e["run"].replace("/", "_") + ".png")
-            plot_curves(e["curves"], png,
-                        title=f"{e['run']}: {e['verdict']}")
-            images[e["run"]] = png
-    gap_png = out / "gap_vs_hyperparameters.png"
-    has_gap = plot_gap_vs_hyperparameters(report, gap_png)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "report.html").write_text(_html(report, images,
-                                           gap_png if has_gap else None))
-    return {"html": out / "report.html", "json": out / "report.json",
-            "png": sorted(images.values()) + ([gap_png] if has_gap else [])}
-
-
-def _html(report, images, gap_png) -> str:
-    esc = html.escape
-    objective = report["objective"]
-    entries = _ranked(report["runs"], objective)
-    rows = "".join(
-        f'<tr class="run" data-run="{esc(e["run"])}" '
-        f'data-verdict="{esc(e["verdict"])}">'
-        + "".join(f"<td>{esc(c)}</td>" for c in _run_cells(e, objective))
-        + "</tr>"
-        for e in entries)
-    groups = "".join(
-        f"<h3>by {esc(key)}</h3><table><tr><th>value</th><th>runs</th>"
-        "<th>overfitting</th><th>mean best val acc</th><th>mean final gap"
-        "</th></tr>" + "".join(
-            f"<tr><td>{esc(g['value'])}</td><td>{g['runs']}</td>"
-            f"<td>{g['overfitting_share']:.0%}</td>"
-            f"<td>{_fmt(g['mean_best_val_accuracy'], '.4f')}</td>"
-            f"<td>{_fmt(g['mean_final_gap'], GAP)}</td></tr>"
-            for g in groups) + "</table>"
-        for key, groups in report["groups"].items())
-    gap = (f'<h2>Gap against hyperparameters</h2><img alt="gap" '
-           f'src="data:image/png;base64,{_png_base64(gap_png)}">'
-           if gap_png else "")
-    curves = "".join(
-        f'<figure data-run="{esc(run)}"><img alt="{esc(run)}" '
-        f'src="data:image/png;base64,{_png_base64(png)}">'
-        f"<figcaption>{esc(run)}</figcaption></figure>"
-        for run, png in images.items())
-    chosen = (f'<p id="chosen">{esc(_chosen_line(report["chosen"]))}</p>'
-              if report.get("chosen") else "")
-    headers = _run_headers(objective)
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>rnntune report</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; margin: 1em 0; }}
-td, th {{ border: 1px solid #ccc; padding: 3px 8px; font-size: 13px; }}
-tr[data-verdict="overfitting"] td {{ background: #fde2e2; }}
-tr[data-verdict="healthy"] td {{ background: #e3f6e3; }}
-figure {{ display: inline-block; margin: 0.5em; }}
-img {{ max-width: 100%; }}
-</style></head><body>
-<h1>Overfitting report: {esc(report['workdir'])}</h1>
-<p>{len(entries)} run(s), {report['kind']}.</p>
-<h2>Runs</h2>
-<table id="runs"><tr>{''.join(f'<th>{esc(h)}</th>' for h in headers)}
-</tr>{rows}</table>
-{chosen}
-<p id="rules">{esc(report['rules'])}</p>
-<h2>Which settings go with overfitting</h2>{groups}
-{gap}
-<h2>Train against validation</h2>{curves}
-</body></html>
-"""

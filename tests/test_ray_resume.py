@@ -58,6 +58,7 @@ def _done_counts(out: str) -> list[int]:
     return [int(n) for n in re.findall(r"\] (\d+)/\d+ done", out)]
 
 
+@pytest.mark.slow
 def test_a_study_resumed_after_kill_9_keeps_its_finished_trials(tmp_path):
     workdir = tmp_path / "study"
     study = StudyDir(workdir)

@@ -1,6 +1,6 @@
 """The stand-in trial function: `fake_trial` trains nothing.
 
-It plugs into `TrialRunner`'s seam in place of
+It plugs into `TrialTrainer`'s seam in place of
 `tuning.trial.train.train_and_evaluate` and writes what a trial writes
 (history, training state, `RunMetrics`, a model file) from a made-up
 curve, in milliseconds, honouring resume, early stopping and the epoch

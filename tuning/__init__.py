@@ -7,9 +7,11 @@ what composes trials. Each folder is one room, and imports only go down:
     tuning/reporting/  read what runs wrote, for a person: report, plots,
                        tables
     tuning/study/      a study's spec and space, its results table, the
-                       runner that calls the trial, HParams records, best/
-    tuning/trial/      one run, start to end: config, the trial function,
-                       its training state, devices, verdicts, workdirs
+                       recorder and the trainer of its trials, HParams
+                       records, best/
+    tuning/trial/      one run, start to end: its contract (run.py), config,
+                       the trial function, its training state, devices,
+                       verdicts, workdirs
 
 `tuning.trial.config` and `tuning.study.space` are plain Python (the
 command line's `--help` and script rendering need no TensorFlow).

@@ -5,7 +5,9 @@ A trial reports values, never files: each epoch's history row (with the
 best so far) and a checkpoint of its training state, then its final
 `RunMetrics` as `summary`; its lines (such as "resuming at epoch 4/12")
 travel with the next report, since a trial's own output does not reach
-the driver. Imported through `tuning.backends.ray_tune`, which sets Ray's
+the driver. The final report is marked `done`, Ray's own flag, so no
+scheduler acts on it: a PBT exploit there would hand a finished trial
+another trial's config. Imported through `tuning.backends.ray_tune`, which sets Ray's
 environment first.
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.result import DONE
 
 from tuning.study.runner import TrialFailed, TrialFunction, TrialTrainer
 from tuning.study.spec import StudySpec
@@ -166,11 +169,11 @@ def trainable(values: dict, *, workdir: str, spec: dict, devices: str,
     study = StudyDir(workdir)
     run = study.trial(trial_id)
     if ended and trial_id in ended:
-        tune.report({**ended[trial_id], "final": True, "recorded": True})
+        tune.report({**ended[trial_id], DONE: True, "recorded": True})
         return
     finished = _finished(run)
     if finished is not None:
-        tune.report({**recorded_result(finished), "final": True,
+        tune.report({**recorded_result(finished), DONE: True,
                      "summary": finished.to_dict(), "messages": []})
         return
     from tuning.trial.devices import make_strategy, parse_devices
@@ -189,5 +192,5 @@ def trainable(values: dict, *, workdir: str, spec: dict, devices: str,
         raise RuntimeError(str(e)) from None
     result = (epoch_result(reporter.rows, spec.objective) if reporter.rows
               else recorded_result(metrics))
-    tune.report({**result, "final": True, "summary": metrics.to_dict(),
+    tune.report({**result, DONE: True, "summary": metrics.to_dict(),
                  "messages": messages.take()})

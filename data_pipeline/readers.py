@@ -5,13 +5,11 @@ Each returns a `Labelled` pool (and a test set of its own, for aclImdb's
 layout) with what reading skipped, repaired or ignored, for the user.
 """
 
-import bisect
 import codecs
 import csv
 import dataclasses
 import errno
 import hashlib
-import io
 import pathlib
 import re
 import sys
@@ -224,31 +222,43 @@ def read_directory(path: pathlib.Path, decode_errors: str) -> Labelled:
 # What spreadsheets and pandas write for a missing value, and no label
 # would be named.
 MISSING_LABELS = frozenset({"", "nan", "<na>", "#n/a", "n/a"})
-LINE_BREAK = re.compile(rb"\r\n|\r|\n")  # as the csv module counts lines
+LONE_CR = re.compile(rb"(?<=\r)(?!\n)")  # where an old Mac line ends
 
 
-def _decode_csv(path: pathlib.Path, reading: _Reading
-                ) -> tuple[str, set[int]]:
-    """The file's text (a UTF-8 BOM dropped) and the physical lines that
-    held undecodable bytes (replaced by U+FFFD)."""
-    data = path.read_bytes()
-    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-    bad: list[int] = []
+class _CsvLines:
+    """A CSV file's physical lines, decoded one at a time (a UTF-8 BOM
+    dropped, line ends kept, as the csv module counts them): the file is
+    never held whole. Lines with undecodable bytes get U+FFFD for them and
+    are remembered in `bad`; with `strict`, the first one is an error."""
 
-    def record(e: UnicodeDecodeError):
-        bad.append(bom + e.start)
-        return "\ufffd", e.end
+    def __init__(self, path: pathlib.Path, reading: _Reading):
+        self.path = path
+        self.reading = reading
+        self.bad: set[int] = set()
 
-    codecs.register_error("rnntune.csv", record)
-    text = data[bom:].decode("utf-8", errors="rnntune.csv")
-    breaks = [m.end() for m in LINE_BREAK.finditer(data)]
-    lines = {bisect.bisect_right(breaks, offset) + 1 for offset in bad}
-    if lines and reading.decode_errors == "strict":
-        raise DataError(
-            f"{path}, line {min(lines)}: not UTF-8 text (byte {bad[0]}); "
-            "convert the file to UTF-8, or set data.decode_errors=replace "
-            "or skip")
-    return text, lines
+    def __iter__(self):
+        number, offset = 0, 0
+        with open(self.path, "rb") as f:
+            for raw in f:  # split at b"\n", which no UTF-8 character holds
+                if number == 0 and raw.startswith(codecs.BOM_UTF8):
+                    offset += len(codecs.BOM_UTF8)
+                    raw = raw[len(codecs.BOM_UTF8):]
+                for piece in LONE_CR.split(raw):
+                    number += 1
+                    yield self._decode(piece, number, offset)
+                    offset += len(piece)
+
+    def _decode(self, piece: bytes, number: int, offset: int) -> str:
+        try:
+            return piece.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if self.reading.decode_errors == "strict":
+                raise DataError(
+                    f"{self.path}, line {number}: not UTF-8 text (byte "
+                    f"{offset + e.start}); convert the file to UTF-8, or set "
+                    "data.decode_errors=replace or skip") from None
+            self.bad.add(number)
+            return piece.decode("utf-8", "replace")
 
 
 def read_csv(path: pathlib.Path, text_column: str, label_column: str,
@@ -260,8 +270,8 @@ def read_csv(path: pathlib.Path, text_column: str, label_column: str,
         raise DataError(f"{path}: no such file")
     csv.field_size_limit(sys.maxsize)
     reading = _Reading(decode_errors)
-    content, bad_lines = _decode_csv(path, reading)
-    reader = csv.reader(io.StringIO(content, newline=""))
+    lines = _CsvLines(path, reading)
+    reader = csv.reader(iter(lines))
     try:
         columns = next(reader)
     except StopIteration:
@@ -296,7 +306,7 @@ def read_csv(path: pathlib.Path, text_column: str, label_column: str,
                 raise DataError(
                     f"{path}, line {line}: repeats the header (files "
                     "joined together?); remove the line")
-            if bad_lines.intersection(range(line, last + 1)):
+            if lines.bad.intersection(range(line, last + 1)):
                 reading.undecodable.append(f"line {line}")
                 if decode_errors == "skip":
                     continue

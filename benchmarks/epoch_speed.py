@@ -118,7 +118,7 @@ def measure(cell: str, length: int, splits, *, epochs: int) -> dict:
         "fill_fixed": fill(ids, ids.size),
         "fill_bucketed": fill(ids, bucketed_steps(ids, bounds, batch)),
         "batches": (-(-len(ids) // batch),
-                    bucketed_batches(ids, bounds, batch)),
+                    bucketed_batches(text_lengths(ids), bounds, batch)),
         "bounds": bounds,
         "val_fixed": timers["fixed"].val_accuracy[-1],
         "val_bucketed": timers["bucketed"].val_accuracy[-1],

@@ -8,6 +8,9 @@ Source = Literal["imdb", "rotten_tomatoes", "directory", "csv", "aclimdb"]
 SOURCE_NAMES: tuple[str, ...] = typing.get_args(Source)
 DecodeErrors = Literal["strict", "replace", "skip"]
 
+# Where data is cached, and whether: they change no result.
+CACHE_FIELDS = ("cache", "cache_dir")
+
 ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 
 
@@ -31,7 +34,13 @@ class DataConfig:
             `aclimdb` downloads `url` once into `cache_dir`.
         path: directory or CSV file for the `directory` and `csv` sources.
         url: archive location for the `aclimdb` source.
-        cache_dir: download cache for `aclimdb` (default `~/.keras`).
+        cache_dir: where `train` and `compare` cache vectorized data
+            (under `data/`; default `~/.cache/rnntune`, see
+            `data_pipeline.cache`), and where `aclimdb` downloads to
+            (default `~/.keras`).
+        cache: keep each data setting's vocabulary and ids in the cache
+            (a study's in its workdir) and open them from there next time;
+            off, every run reads and vectorizes the corpus itself.
         text_column: CSV column holding the texts.
         label_column: CSV column holding the labels.
         decode_errors: what to do with a file (directory sources) or a
@@ -58,6 +67,7 @@ class DataConfig:
     path: str | None = None
     url: str = ACLIMDB_URL
     cache_dir: str | None = None
+    cache: bool = True
     text_column: str = "text"
     label_column: str = "label"
     decode_errors: DecodeErrors = "strict"
@@ -98,7 +108,7 @@ class DataConfig:
         the vectorizer's): equal keys mean equal splits."""
         return tuple(getattr(self, f.name) for f in dataclasses.fields(self)
                      if f.name not in ("max_tokens", "sequence_length",
-                                       "bucket_by_length"))
+                                       "bucket_by_length", *CACHE_FIELDS))
 
     @property
     def vectorize_key(self) -> tuple:

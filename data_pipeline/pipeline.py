@@ -8,25 +8,37 @@ uninterrupted run saw from `e` on.
 
 import dataclasses
 import functools
+from collections.abc import Iterator, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from data_pipeline.sources import TextSplits
-from data_pipeline.text import make_vectorizer
+from data_pipeline.readers import Split
+from data_pipeline.sources import DataInfo, TextSplits, named_splits
+from data_pipeline.text import adapt_vocabulary, text_batches, vectorizer_for
 
 VECTORIZE_BATCH = 1024
 BUCKETS = 12  # padded lengths of a bucketed split: tf.function traces
 
 
 def vectorize(texts: np.ndarray,
-              vectorizer: keras.layers.TextVectorization) -> np.ndarray:
-    """Token ids of `texts` as one array, batch by batch in parallel."""
-    ds = tf.data.Dataset.from_tensor_slices(texts).batch(VECTORIZE_BATCH)
+              vectorizer: keras.layers.TextVectorization, *,
+              dtype=np.int64) -> np.ndarray:
+    """Token ids of `texts` as one `dtype` array."""
+    return np.concatenate(list(vectorized_batches(texts, vectorizer,
+                                                  dtype=dtype)))
+
+
+def vectorized_batches(texts, vectorizer: keras.layers.TextVectorization,
+                       *, dtype=np.int64) -> Iterator[np.ndarray]:
+    """Token ids of `texts`, `VECTORIZE_BATCH` rows at a time, batches
+    vectorized in parallel, in order."""
+    ds = text_batches(texts, VECTORIZE_BATCH)
     ds = ds.map(vectorizer, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
-    return np.concatenate([batch.numpy() for batch in ds])
+    for batch in ds:
+        yield batch.numpy().astype(dtype, copy=False)
 
 
 class ShuffleEpoch:
@@ -52,36 +64,84 @@ class ShuffleEpoch:
         return epoch
 
 
+def id_dtype(vocabulary_size: int) -> np.dtype:
+    """The smallest unsigned integer type that holds every token id."""
+    return np.dtype(np.uint16 if vocabulary_size <= 2 ** 16 else np.uint32)
+
+
 @dataclasses.dataclass(frozen=True)
 class VectorizedSplits:
-    """Every split turned into token ids once, with the vectorizer (adapted
-    on the training texts only) that did it. Trials with the same data
-    settings share one."""
+    """Every split turned into token ids once, with the vocabulary
+    (adapted on the training texts only) that did it. Trials with the same
+    data settings share one; from the data cache its arrays are memory
+    mapped, so the trials of a node share their pages too.
 
-    vectorizer: keras.layers.TextVectorization
-    ids: dict[str, np.ndarray]  # split name -> int64[examples, length]
-    labels: dict[str, np.ndarray]  # split name -> int32[examples]
+    Attributes:
+        vocabulary: the tokens, by id (0 is padding, 1 `[UNK]`).
+        max_tokens: the vocabulary size asked for (`data.max_tokens`).
+        ids: split name -> token ids, `id_dtype` [examples, length],
+            padding (0) at the end.
+        labels: split name -> int32 [examples].
+        lengths: split name -> tokens per text, int32 [examples].
+        info: what the run records about the data.
+        test_texts: the test split's raw texts (for scoring an exported
+            model as a user runs it); None without a test split.
+    """
+
+    vocabulary: tuple[str, ...]
+    max_tokens: int
+    ids: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+    lengths: dict[str, np.ndarray]
+    info: DataInfo
+    test_texts: Sequence[str] | None = None
+
+    @property
+    def sequence_length(self) -> int:
+        return self.ids["train"].shape[1]
+
+    def examples(self, name: str) -> int:
+        return len(self.labels[name])
+
+    @functools.cached_property
+    def vectorizer(self) -> keras.layers.TextVectorization:
+        """The layer that turns raw texts into these ids."""
+        return vectorizer_for(list(self.vocabulary),
+                              max_tokens=self.max_tokens,
+                              sequence_length=self.sequence_length)
 
     @functools.cached_property  # read for every split and config.json
     def bucket_bounds(self) -> tuple[int, ...]:
         """The padded lengths of bucketed batches: `BUCKETS` quantiles of
         the training texts' lengths, the last being the full length."""
-        return bucket_bounds(text_lengths(self.ids["train"]),
-                             self.ids["train"].shape[1])
+        return bucket_bounds(self.lengths["train"], self.sequence_length)
+
+    def test_split(self) -> Split | None:
+        """The test split's raw texts and labels (None: no test split)."""
+        if self.test_texts is None:
+            return None
+        return Split(texts=np.asarray(list(self.test_texts), dtype=object),
+                     labels=np.asarray(self.labels["test"]))
 
     @classmethod
     def build(cls, splits: TextSplits, *, max_tokens: int,
               sequence_length: int) -> "VectorizedSplits":
-        vectorizer = make_vectorizer(max_tokens=max_tokens,
-                                     sequence_length=sequence_length,
-                                     train_texts=splits.train.texts)
-        named = {name: split for name, split in (
-            ("train", splits.train), ("validation", splits.validation),
-            ("test", splits.test)) if split is not None}
-        return cls(vectorizer,
-                   {n: vectorize(s.texts, vectorizer) for n, s in
-                    named.items()},
-                   {n: s.labels for n, s in named.items()})
+        """Adapts the vocabulary on `splits.train` and vectorizes every
+        split, in memory (`data_pipeline.cache` writes them to disk)."""
+        vocabulary = adapt_vocabulary(splits.train.texts,
+                                      max_tokens=max_tokens)
+        vectorizer = vectorizer_for(vocabulary, max_tokens=max_tokens,
+                                    sequence_length=sequence_length)
+        named = named_splits(splits)
+        ids = {n: vectorize(s.texts, vectorizer,
+                            dtype=id_dtype(len(vocabulary)))
+               for n, s in named.items()}
+        return cls(vocabulary=tuple(vocabulary), max_tokens=max_tokens,
+                   ids=ids, labels={n: s.labels for n, s in named.items()},
+                   lengths={n: text_lengths(a) for n, a in ids.items()},
+                   info=DataInfo.of(splits),
+                   test_texts=(None if splits.test is None
+                               else splits.test.texts))
 
     def dataset(self, name: str, *, global_batch_size: int, shuffle: bool,
                 seed: int, bucket: bool = False,
@@ -91,25 +151,24 @@ class VectorizedSplits:
             self.ids[name], self.labels[name],
             global_batch_size=global_batch_size, shuffle=shuffle, seed=seed,
             bucket_bounds=self.bucket_bounds if bucket else None,
-            epochs=epochs)
+            epochs=epochs, lengths=self.lengths[name])
 
 
 def text_lengths(ids: np.ndarray) -> np.ndarray:
-    """Tokens per row (padding, id 0, sits after the text)."""
-    return np.count_nonzero(ids, axis=1)
+    """Tokens per row, int32 (padding, id 0, sits after the text)."""
+    return np.count_nonzero(ids, axis=1).astype(np.int32)
 
 
-def padded_share(ids: np.ndarray,
+def padded_share(lengths: np.ndarray, sequence_length: int,
                  bounds: tuple[int, ...] | None = None) -> float:
-    """The share of texts that end before their batch does: padding fills
-    their last steps (at their bucket's bound with `bounds`, else at the
-    full length)."""
-    if not len(ids):
+    """The share of texts (of `lengths` tokens) that end before their
+    batch does: padding fills their last steps (at their bucket's bound
+    with `bounds`, else at `sequence_length`)."""
+    if not len(lengths):
         return 0.0
-    lengths = text_lengths(ids)
     padded = (np.asarray(bounds)[np.searchsorted(bounds,
                                                  np.maximum(lengths, 1))]
-              if bounds else ids.shape[1])
+              if bounds else sequence_length)
     return float(np.mean(lengths < padded))
 
 
@@ -126,12 +185,17 @@ def bucket_bounds(lengths: np.ndarray, sequence_length: int, *,
 def make_dataset(ids: np.ndarray, labels: np.ndarray, *,
                  global_batch_size: int, shuffle: bool, seed: int,
                  bucket_bounds: tuple[int, ...] | None = None,
-                 epochs: ShuffleEpoch | None = None) -> tf.data.Dataset:
+                 epochs: ShuffleEpoch | None = None,
+                 lengths: np.ndarray | None = None) -> tf.data.Dataset:
     """Yields `(token_ids, label)` batches of `global_batch_size`.
+
+    Each epoch is planned as row indices (`ShuffleEpoch`), and each batch
+    gathered from `ids` as it is needed: a memory-mapped `ids` is never
+    copied whole, and no shuffle buffer holds examples.
 
     Args:
         ids: token ids, one row per example, padded at the end
-            (`vectorize`).
+            (`vectorize`), of any integer type.
         labels: integer labels.
         global_batch_size: examples per step across all replicas.
         shuffle: reshuffle every epoch (training) or keep order.
@@ -142,17 +206,16 @@ def make_dataset(ids: np.ndarray, labels: np.ndarray, *,
             padding (see `bucketed_epoch`).
         epochs: says which epoch each pass is (`ShuffleEpoch`); None
             counts the passes from 0. Unshuffled, the order is fixed.
+        lengths: tokens per row (`text_lengths(ids)` if None).
 
     Returns:
-        A dataset of `int64[batch, length]` ids (padding still at the end,
+        A dataset of `int32[batch, length]` ids (padding still at the end,
         as masks and cuDNN want it) and `int32[batch]` labels.
     """
-    if not shuffle and bucket_bounds is None:
-        ds = tf.data.Dataset.from_tensor_slices((ids, labels))
-        ds = ds.batch(global_batch_size)
-        return ds.prefetch(tf.data.AUTOTUNE)
-    return _planned_dataset(ids, labels, bucket_bounds, global_batch_size,
-                            seed if shuffle else None,
+    if lengths is None and bucket_bounds is not None:
+        lengths = text_lengths(ids)
+    return _planned_dataset(ids, labels, lengths, bucket_bounds,
+                            global_batch_size, seed if shuffle else None,
                             epochs or ShuffleEpoch())
 
 
@@ -200,17 +263,18 @@ def bucketed_epoch(lengths: np.ndarray, bounds: tuple[int, ...],
     return batches
 
 
-def bucketed_batches(ids: np.ndarray, bounds: tuple[int, ...],
+def bucketed_batches(lengths: np.ndarray, bounds: tuple[int, ...],
                      batch_size: int) -> int:
     """How many batches an epoch of `make_dataset` has with these bounds
-    (the same every epoch: a text's bucket never changes)."""
-    return len(bucketed_epoch(text_lengths(ids), bounds, batch_size, None))
+    for texts of `lengths` tokens (the same every epoch: a text's bucket
+    never changes)."""
+    return len(bucketed_epoch(lengths, bounds, batch_size, None))
 
 
-def _planned_dataset(ids, labels, bounds, batch_size, seed, epochs):
+def _planned_dataset(ids, labels, lengths, bounds, batch_size, seed,
+                     epochs):
     """Batches planned in NumPy an epoch at a time: epoch `e`'s by an
     `rng` seeded with `(seed, e)` (no seed: a fixed order)."""
-    lengths = text_lengths(ids)
 
     def batches():
         # As the pass begins (`ShuffleEpoch.set` comes before).
@@ -220,15 +284,16 @@ def _planned_dataset(ids, labels, bounds, batch_size, seed, epochs):
                 if bounds is None
                 else bucketed_epoch(lengths, bounds, batch_size, rng))
         for rows, length in plan:
-            yield ids[rows, :length], labels[rows]
+            yield (ids[rows, :length].astype(np.int32),
+                   np.asarray(labels[rows], dtype=np.int32))
 
     # Without buckets, every batch has the full length: a static shape.
     width = ids.shape[1] if bounds is None else None
     steps = (-(-len(ids) // batch_size) if bounds is None
-             else bucketed_batches(ids, bounds, batch_size))
+             else bucketed_batches(lengths, bounds, batch_size))
     ds = tf.data.Dataset.from_generator(batches, output_signature=(
-        tf.TensorSpec((None, width), tf.as_dtype(ids.dtype)),
-        tf.TensorSpec((None,), tf.as_dtype(labels.dtype))))
+        tf.TensorSpec((None, width), tf.int32),
+        tf.TensorSpec((None,), tf.int32)))
     # Said, Keras runs every batch of every epoch (and knows the steps).
     ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     return ds.prefetch(tf.data.AUTOTUNE)

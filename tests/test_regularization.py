@@ -96,10 +96,8 @@ def test_bad_knob_values_name_the_key(override, expected):
 
 
 def _vectorized(lengths, width):
-    ids = np.zeros((len(lengths), width), dtype="int64")
-    for row, n in enumerate(lengths):
-        ids[row, :n] = 5
-    return types.SimpleNamespace(ids={"train": ids},
+    return types.SimpleNamespace(lengths={"train": np.asarray(lengths)},
+                                 sequence_length=width,
                                  bucket_bounds=(4, width))
 
 

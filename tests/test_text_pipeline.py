@@ -165,7 +165,7 @@ def test_bucketed_batches_are_short_bounded_and_reshuffled():
     assert len(bounds) <= BUCKETS and bounds[-1] == 40
     ds = make_dataset(ids, labels, global_batch_size=16, shuffle=True,
                       seed=5, bucket_bounds=bounds)
-    assert ds.cardinality().numpy() == bucketed_batches(ids, bounds, 16)
+    assert ds.cardinality().numpy() == bucketed_batches(lengths, bounds, 16)
     rows = {tuple(r[r != 0]): label for r, label in zip(ids, labels)}
     epochs = []
     for _ in range(2):

@@ -332,7 +332,8 @@ def test_what_reading_skipped_is_said_and_recorded(smoke_config, tmp_path):
         "train.epochs": 1})
     lines = []
     train_and_evaluate(config, tmp_path / "run", report=lines.append)
-    assert lines[:2] == [
+    assert lines[0].startswith("data cache: building ")
+    assert lines[1:3] == [
         "data: ignored 1 hidden file(s) or folder(s): texts/.DS_Store",
         "data: data.decode_errors=skip: skipped 1 file(s) that are not "
         "UTF-8: latin.txt"]

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from data_pipeline.sources import load_splits
 from tuning.reporting.plots import plot_curves
 from tuning.reporting.tables import GAP, format_table
 from tuning.trial.callbacks import Report
 from tuning.trial.config import Config, apply_overrides
+from tuning.trial.data import vectorized_data
 from tuning.trial.files import format_duration, write_atomic, write_json
 from tuning.trial.history import read_history
 from tuning.trial.run import RunDir, RunMetrics
@@ -68,10 +68,12 @@ def _compare(config, cells, workdir, *, strategy, report,
                for cell in cells}
     for cell, cell_config in configs.items():
         finished_metrics(RunDir(workdir / cell), cell_config)
-    splits = load_splits(config.data)
-    report(f"data: {splits.description}; train {len(splits.train)}, "
-           f"validation {len(splits.validation)}, test "
-           f"{len(splits.test) if splits.test is not None else 0}")
+    # Read and vectorized once (or opened from the data cache): every
+    # cell trains on the same ids.
+    data = vectorized_data(config, report=report)
+    report(f"data: {data.info.description}; train {data.examples('train')}"
+           f", validation {data.examples('validation')}, test "
+           f"{data.examples('test') if data.test_texts is not None else 0}")
     started = time.perf_counter()
     rows, results = [], {}
     for k, (cell, cell_config) in enumerate(configs.items(), start=1):
@@ -84,7 +86,7 @@ def _compare(config, cells, workdir, *, strategy, report,
         run = RunDir(workdir / cell)
         with lock_workdir(run.path, kind="run"):
             metrics = train_and_evaluate(
-                cell_config, run.path, strategy=strategy, splits=splits,
+                cell_config, run.path, strategy=strategy, vectorized=data,
                 report=cell_report, status=status and (
                     lambda text, prefix=prefix: status(f"{prefix} {text}")),
                 evaluate_test=False)
@@ -97,7 +99,7 @@ def _compare(config, cells, workdir, *, strategy, report,
                                       if c in figures}})
         cell_report(f"done: verdict {metrics.verdict} "
                     f"({metrics.verdict_reason})")
-    choose(rows, results, configs, workdir, splits,
+    choose(rows, results, configs, workdir, data,
            objective=config.train.objective, report=report)
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=COLUMNS)
@@ -109,7 +111,7 @@ def _compare(config, cells, workdir, *, strategy, report,
 
 
 def choose(rows: list[dict], results: dict[str, RunMetrics],
-           configs: dict[str, Config], workdir: pathlib.Path, splits, *,
+           configs: dict[str, Config], workdir: pathlib.Path, data, *,
            objective: str, report: Report) -> None:
     """Marks the row of the cell with the best validation objective (of
     its `results`, the metrics by cell) `chosen` and gives it, and it
@@ -126,7 +128,7 @@ def choose(rows: list[dict], results: dict[str, RunMetrics],
     best["chosen"] = True
     cell = best["cell"]
     best["test_accuracy"] = train_and_evaluate(
-        configs[cell], workdir / cell, splits=splits, evaluate_test=True,
+        configs[cell], workdir / cell, vectorized=data, evaluate_test=True,
         report=lambda line: None).test_accuracy
     report(f"chosen by best {objective}: {best['cell']}, test accuracy "
            f"{best['test_accuracy']:.4f} (held out: it chose nothing)")

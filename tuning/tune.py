@@ -6,13 +6,14 @@
     run_study("runs/study", None, resume=True)   # after an interruption
 """
 
+import dataclasses
 import json
 import os
 import pathlib
 import shlex
 import time
 
-from data_pipeline.sources import load_splits
+from data_pipeline.sources import DataInfo, load_splits
 from tuning.reporting.tables import format_top
 from tuning.study.export import export_best
 from tuning.study.progress import Progress
@@ -75,6 +76,32 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
                     verbose=verbose, trial_function=trial_function)
 
 
+# Searched keys whose every value a study's widest entry holds.
+DERIVABLE = ("data.max_tokens", "data.sequence_length")
+
+
+def _cache_data(workdir, spec, splits, report) -> DataInfo:
+    """Vectorizes the study's data into its data cache, once, before the
+    first trial: at the largest vocabulary and length the space can ask
+    for, from which every trial's entry is derived without the corpus (a
+    trial whose other `data.*` values differ builds its own there)."""
+    if not spec.base.data.cache:
+        return DataInfo.of(splits)
+    from data_pipeline.cache import DataCache
+
+    widest = spec.base.data
+    for dimension in spec.space.dimensions:
+        if dimension.key in DERIVABLE:
+            name = dimension.key.split(".")[1]
+            top = (max(dimension.values) if dimension.kind == "choice"
+                   else dimension.high)
+            widest = dataclasses.replace(
+                widest, **{name: max(getattr(widest, name), int(top))})
+    cache = DataCache(StudyDir(workdir).data_cache, report=report)
+    cache.open(widest, splits=splits)
+    return cache.open(spec.base.data).info
+
+
 def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
          verbose, trial_function):
     if resume:
@@ -102,7 +129,8 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
         hparams.write_experiment(workdir, spec.space)
         save_spec(workdir, spec)
         # Once per study (each trial's config.json has its own too).
-        write_json(workdir / StudyDir.PROVENANCE, provenance(splits))
+        write_json(workdir / StudyDir.PROVENANCE,
+                   provenance(_cache_data(workdir, spec, splits, report)))
     else:
         record_versions_on_resume(workdir, report=report)
     runtime = runtime or load_runtime(workdir)

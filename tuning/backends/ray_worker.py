@@ -7,8 +7,8 @@ best so far) and a checkpoint of its training state, then its final
 travel with the next report, since a trial's own output does not reach
 the driver. The final report is marked `done`, Ray's own flag, so no
 scheduler acts on it: a PBT exploit there would hand a finished trial
-another trial's config. Imported through `tuning.backends.ray_tune`, which sets Ray's
-environment first.
+another trial's config. Imported through `tuning.backends.ray_tune`,
+which sets Ray's environment first.
 """
 
 import json

@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from data_pipeline.config import DataConfig
-from data_pipeline.sources import TextSplits, load_splits
 from tuning.study.recorder import TrialRecorder
 from tuning.study.spec import StudySpec
 from tuning.trial.config import apply_overrides
@@ -90,27 +89,21 @@ class TrialTrainer:
         self.strategy = strategy
         self.status = status
         self.trial_function = trial_function or self.train_and_evaluate
-        self._splits: dict[tuple, TextSplits] = {}
         self._vectorized: dict = {}  # vectorize_key -> VectorizedSplits
 
-    def splits(self, data) -> TextSplits:
-        """Loads each distinct split once per process (shared by trials)."""
-        if data.split_key not in self._splits:
-            self._splits[data.split_key] = load_splits(data)
-        return self._splits[data.split_key]
-
     def vectorized(self, data: DataConfig):
-        """Vectorizes each distinct split and vocabulary once per process:
-        trials that only change the model or training share the ids. The
-        most recently used few are kept (a space over `data.*` values)."""
-        from data_pipeline.pipeline import VectorizedSplits
+        """The data of a trial: opened from the study's data cache (built
+        there by the first trial that needs it; memory-mapped, so the
+        trials of a node share its pages), or vectorized in this process
+        with `data.cache` off. The most recently used few stay open (a
+        space over `data.*` values)."""
+        from data_pipeline.cache import open_vectorized
 
         key = data.vectorize_key
         found = self._vectorized.pop(key, None)
         if found is None:
-            found = VectorizedSplits.build(
-                self.splits(data), max_tokens=data.max_tokens,
-                sequence_length=data.sequence_length)
+            found = open_vectorized(data, root=self.study.data_cache,
+                                    report=self.report)
         self._vectorized[key] = found  # now the most recent
         while len(self._vectorized) > KEEP_VECTORIZED:
             del self._vectorized[next(iter(self._vectorized))]
@@ -166,7 +159,7 @@ class TrialTrainer:
         from tuning.trial.train import train_and_evaluate
         from tuning.trial.workdir import finished_metrics
 
-        # A finished trial (reused, or evaluated on test) needs no ids.
+        # A finished trial needs its data only to be evaluated on test.
         finished = finished_metrics(RunDir(workdir), config) is not None
         # Free the previous trial's graphs and layers: without this a long
         # study grows the process's memory trial after trial.
@@ -177,8 +170,8 @@ class TrialTrainer:
             lambda text: self.status(f"  [trial {workdir.name}] {text}"))
         return train_and_evaluate(
             config, workdir, strategy=self.strategy,
-            splits=self.splits(config.data),
-            vectorized=None if finished else self.vectorized(config.data),
+            vectorized=(self.vectorized(config.data)
+                        if evaluate_test or not finished else None),
             report=report,
             status=status, epoch_hooks=epoch_hooks, keep_state=keep_state,
             evaluate_test=evaluate_test)

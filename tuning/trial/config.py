@@ -14,7 +14,7 @@ import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from data_pipeline.config import DataConfig
+from data_pipeline.config import CACHE_FIELDS, DataConfig
 from models.config import ModelConfig
 
 Optimizer = Literal["adam", "rmsprop", "sgd"]
@@ -306,6 +306,9 @@ def from_dict(data: Mapping[str, Any]) -> Config:
 
 
 def differences(a: Config, b: Config) -> list[str]:
-    """Keys whose values differ, as `key: a -> b`."""
+    """Keys whose values differ, as `key: a -> b` (where data is cached
+    changes no result: not those)."""
     fa, fb = a.flat(), b.flat()
-    return [f"{k}: {fa[k]!r} -> {fb[k]!r}" for k in fa if fa[k] != fb[k]]
+    ignored = {f"data.{name}" for name in CACHE_FIELDS}
+    return [f"{k}: {fa[k]!r} -> {fb[k]!r}" for k in fa
+            if fa[k] != fb[k] and k not in ignored]

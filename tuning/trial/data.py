@@ -6,8 +6,9 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from data_pipeline.cache import open_vectorized
 from data_pipeline.pipeline import ShuffleEpoch, VectorizedSplits, padded_share
-from data_pipeline.sources import TextSplits, load_splits
+from data_pipeline.sources import TextSplits
 from models.config import cudnn_layers
 from tuning.trial.callbacks import Report
 from tuning.trial.config import Config
@@ -17,7 +18,6 @@ from tuning.trial.config import Config
 class RunData:
     """The data of one run, batched for its strategy."""
 
-    splits: TextSplits
     vectorized: VectorizedSplits
     datasets: dict[str, tf.data.Dataset]  # split name -> batches
     # Which epoch's order the training batches take (`ShuffleForEpoch`).
@@ -29,7 +29,7 @@ class RunData:
 
     @property
     def num_classes(self) -> int:
-        return len(self.splits.class_names)
+        return len(self.vectorized.info.class_names)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -37,27 +37,35 @@ class RunData:
         return int(self.datasets["train"].cardinality())
 
 
-def prepare_data(config: Config, strategy: tf.distribute.Strategy, *,
-                 splits: TextSplits | None,
-                 vectorized: VectorizedSplits | None,
-                 report: Report) -> RunData:
-    """Reads and checks the data (before anything is written), vectorizes
-    it unless given, and batches every split for the strategy."""
-    if splits is None:
-        splits = load_splits(config.data)
-    replicas = strategy.num_replicas_in_sync
-    global_batch_size = config.train.batch_size * replicas
-    # Seeded before the vectorizer and model draw anything.
-    keras.utils.set_random_seed(config.train.seed)
-    if vectorized is None:
-        vectorized = VectorizedSplits.build(
+def vectorized_data(config: Config, *, splits: TextSplits | None = None,
+                    report: Report) -> VectorizedSplits:
+    """`config`'s data vectorized: `splits` if given, else its source,
+    through the data cache (`data_pipeline.cache`) unless `data.cache` is
+    off.
+
+    Raises:
+        DataError: the data source cannot be read.
+    """
+    if splits is not None:
+        return VectorizedSplits.build(
             splits, max_tokens=config.data.max_tokens,
             sequence_length=config.data.sequence_length)
-    for note in splits.notes:
+    return open_vectorized(config.data, report=report)
+
+
+def prepare_data(config: Config, strategy: tf.distribute.Strategy, *,
+                 vectorized: VectorizedSplits, report: Report) -> RunData:
+    """Batches every split of `vectorized` for the strategy (and says what
+    reading the data skipped or repaired)."""
+    replicas = strategy.num_replicas_in_sync
+    global_batch_size = config.train.batch_size * replicas
+    # Seeded before the model draws anything.
+    keras.utils.set_random_seed(config.train.seed)
+    for note in vectorized.info.notes:
         report(f"data: {note}")
     train_epochs = ShuffleEpoch()
     return RunData(
-        splits=splits, vectorized=vectorized,
+        vectorized=vectorized,
         datasets={name: vectorized.dataset(
             name, global_batch_size=global_batch_size,
             shuffle=name == "train", seed=config.data.seed,
@@ -99,7 +107,8 @@ def warn_of_padded_final_steps(config: Config, vectorized: VectorizedSplits,
     texts end in padding: the state has then read the padding last."""
     if config.model.mask_zero or config.model.pooling != "last":
         return
-    share = padded_share(vectorized.ids["train"],
+    share = padded_share(vectorized.lengths["train"],
+                         vectorized.sequence_length,
                          vectorized.bucket_bounds
                          if config.data.bucket_by_length else None)
     if share >= PADDED_WARNING_SHARE:

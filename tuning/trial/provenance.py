@@ -1,14 +1,14 @@
 """What a number was made with: package versions and data fingerprints
 (no TensorFlow here).
 
-    provenance(splits) == {"versions": {"python": "3.11.9", ...},
-                           "fingerprints": {"train": "3f2a...", ...}}
+    provenance(info) == {"versions": {"python": "3.11.9", ...},
+                         "fingerprints": {"train": "3f2a...", ...}}
 """
 
 import importlib.metadata
 import platform
 
-from data_pipeline.sources import TextSplits
+from data_pipeline.sources import DataInfo
 
 # Distribution names, by the key `config.json` records them under.
 PACKAGES = {"tensorflow": "tensorflow", "keras": "keras",
@@ -27,12 +27,6 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def fingerprints(splits: TextSplits) -> dict[str, str]:
-    """Each split's `Split.fingerprint()`, by split name."""
-    return {name: split.fingerprint() for name, split in (
-        ("train", splits.train), ("validation", splits.validation),
-        ("test", splits.test)) if split is not None}
-
-
-def provenance(splits: TextSplits) -> dict:
-    return {"versions": versions(), "fingerprints": fingerprints(splits)}
+def provenance(info: DataInfo) -> dict:
+    """The versions, and a hash of each split's texts and labels."""
+    return {"versions": versions(), "fingerprints": dict(info.fingerprints)}

@@ -312,6 +312,7 @@ class StudyDir:
     BEST = "best"  # the chosen model
     BEST_RECORD = "hparams.json"  # in best/: the choice, and why
     LOGS = "logs"
+    DATA_CACHE = "data_cache"  # the vectorized data its trials share
 
     def __init__(self, path: str | os.PathLike):
         self.path = pathlib.Path(path)
@@ -338,3 +339,8 @@ class StudyDir:
     def logs(self) -> pathlib.Path:
         """The HParams experiment's run."""
         return self.path / self.LOGS
+
+    @property
+    def data_cache(self) -> pathlib.Path:
+        """The study's vectorized-data cache (`data_pipeline.cache`)."""
+        return self.path / self.DATA_CACHE

@@ -33,7 +33,7 @@ import keras
 import tensorflow as tf
 
 from data_pipeline.pipeline import VectorizedSplits
-from data_pipeline.sources import TextSplits, load_splits
+from data_pipeline.sources import TextSplits
 from data_pipeline.text import save_vocabulary
 from models.builder import build_model
 from models.config import cudnn_layers
@@ -42,7 +42,7 @@ from tuning.trial.callbacks import (BestEpoch, CommitEachEpoch,
                                     LiveProgress, PlateauSchedule, Report,
                                     ShuffleForEpoch)
 from tuning.trial.config import Config
-from tuning.trial.data import (RunData, prepare_data,
+from tuning.trial.data import (RunData, prepare_data, vectorized_data,
                                warn_of_padded_final_steps,
                                warn_of_slow_kernels)
 from tuning.trial.devices import describe as describe_devices
@@ -80,10 +80,11 @@ def train_and_evaluate(
             there with the same config is returned as is; an unfinished one
             resumes from its last finished epoch.
         strategy: distribution strategy (default: the current one).
-        splits: already loaded data (`load_splits(config.data)` if None).
-        vectorized: `splits` already vectorized with `config.data`'s
-            vocabulary size and length (shared by a study's trials); built
-            here if None.
+        splits: texts to train on instead of `config.data`'s source
+            (vectorized here, not cached).
+        vectorized: `config.data` already vectorized (shared by a
+            study's trials); None: opened from the data cache, built
+            there first if missing (`tuning.trial.data.vectorized_data`).
         report: receives one line per event (epoch finished, resume).
         status: receives a live line within each epoch (step, rate, time
             left), for a terminal; None for none.
@@ -110,12 +111,16 @@ def train_and_evaluate(
     finished = finished_metrics(run, config)
     if finished is not None:
         if evaluate_test and not finished.diverged and not finished.tested:
-            finished = add_test_metrics(run, finished, config, splits)
+            finished = add_test_metrics(run, finished, config, (
+                vectorized or vectorized_data(config, splits=splits,
+                                              report=report)))
         return reuse_finished(run, finished, keep_state=keep_state,
                               report=report)
     started = time.perf_counter()
+    if vectorized is None:
+        vectorized = vectorized_data(config, splits=splits, report=report)
     data = prepare_data(config, strategy or tf.distribute.get_strategy(),
-                        splits=splits, vectorized=vectorized, report=report)
+                        vectorized=vectorized, report=report)
     warn_of_slow_kernels(config, report=report)
     warn_of_padded_final_steps(config, data.vectorized, report=report)
     state = TrainingState(run.path)
@@ -123,7 +128,8 @@ def train_and_evaluate(
     write_run_files(run, config, data)
     # From here on the epochs are those of this corpus (config.json keeps
     # the config as given, which a resume compares).
-    config = sized_to_corpus(config, len(data.splits.train), report=report)
+    config = sized_to_corpus(config, vectorized.examples("train"),
+                             report=report)
     model = create_model(config, data, state if resumed_after else None)
     recorder, best, epochs = plan_epochs(config, run, resumed_after,
                                          report=report)
@@ -169,12 +175,12 @@ def reuse_finished(run: RunDir, metrics: RunMetrics, *,
 
 
 def add_test_metrics(run: RunDir, metrics: RunMetrics, config: Config,
-                     splits: TextSplits | None) -> RunMetrics:
+                     vectorized: VectorizedSplits) -> RunMetrics:
     """A finished run's metrics with its exported model's test figures,
     recorded in `metrics.json`."""
-    splits = splits or load_splits(config.data)
     metrics = metrics.replace(**score_exported(
-        run.model_path, splits.test, num_classes=len(splits.class_names),
+        run.model_path, vectorized.test_split(),
+        num_classes=len(vectorized.info.class_names),
         label_smoothing=config.train.label_smoothing))
     run.write_metrics(metrics)
     return metrics
@@ -215,7 +221,7 @@ def open_workdir(run: RunDir, state: TrainingState) -> int:
 def write_run_files(run: RunDir, config: Config, data: RunData) -> None:
     """config.json (with the runtime), vocabulary.txt, labels.txt and the
     TensorBoard layout."""
-    splits, vectorizer = data.splits, data.vectorized.vectorizer
+    info, vectorizer = data.vectorized.info, data.vectorized.vectorizer
     runtime = {
         "replicas": data.strategy.num_replicas_in_sync,
         "per_replica_batch_size": data.per_replica_batch_size,
@@ -223,12 +229,11 @@ def write_run_files(run: RunDir, config: Config, data: RunData) -> None:
         "strategy": type(data.strategy).__name__,
         "devices": describe_devices(data.strategy),
         "learning_rate": data.learning_rate,
-        "data": splits.description,
-        "examples": {name: len(split) for name, split in (
-            ("train", splits.train), ("validation", splits.validation),
-            ("test", splits.test)) if split is not None},
-        "class_names": list(splits.class_names),
-        "data_reading": splits.stats,
+        "data": info.description,
+        "examples": {name: data.vectorized.examples(name)
+                     for name in data.vectorized.labels},
+        "class_names": list(info.class_names),
+        "data_reading": info.stats,
         "vocabulary_size": vectorizer.vocabulary_size(),
         "bucket_bounds": (list(data.vectorized.bucket_bounds)
                           if config.data.bucket_by_length else None),
@@ -237,13 +242,13 @@ def write_run_files(run: RunDir, config: Config, data: RunData) -> None:
         "cudnn": cudnn_layers(config.model),
         # What the numbers were made with: versions, and a hash of each
         # split's texts and labels.
-        **provenance(splits),
+        **provenance(info),
     }
     run.write_config(config, runtime)
     save_vocabulary(vectorizer, run / run.VOCABULARY)
     write_layout(run.path)
     write_atomic(run / run.LABELS,
-                 "".join(f"{name}\n" for name in splits.class_names))
+                 "".join(f"{name}\n" for name in info.class_names))
 
 
 def create_model(config: Config, data: RunData,

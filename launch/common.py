@@ -62,8 +62,15 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def make_config(preset: str, *, smoke: bool, overrides) -> Config:
-    """The preset (or its smoke twin) with the `--set` overrides."""
+NO_CACHE_HELP = ("read and vectorize the data in this process instead of "
+                 "the data cache (data.cache=false)")
+
+
+def make_config(preset: str, *, smoke: bool, overrides,
+                no_cache: bool = False) -> Config:
+    """The preset (or its smoke twin) with the `--set` overrides (and
+    `data.cache=false` with `--no-cache`)."""
+    overrides = [*overrides, *(["data.cache=false"] if no_cache else [])]
     return apply_overrides(get_preset(preset, smoke=smoke), overrides)
 
 
@@ -104,6 +111,7 @@ def add_config_options(parser, *, default_preset: str | None) -> None:
     parser.add_argument(
         "--smoke", action="store_true",
         help="the preset's seconds-long twin: tiny data, model and epochs")
+    parser.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     parser.add_argument("--workdir", required=True,
                         help="directory of the run (resumes if it exists)")
     parser.add_argument("--devices", default="auto", help=DEVICES_HELP)

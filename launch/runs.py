@@ -10,7 +10,8 @@ from models.config import CELL_NAMES
 
 
 def _config(args):
-    return make_config(args.preset, smoke=args.smoke, overrides=args.set)
+    return make_config(args.preset, smoke=args.smoke, overrides=args.set,
+                       no_cache=args.no_cache)
 
 
 def cmd_train(args) -> int:

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from launch import options
-from launch.common import (DEVICES_HELP, UsageError, add_verbose,
-                           make_config, quiet_tensorflow, say, status_sink,
-                           strategy_from)
+from launch.common import (DEVICES_HELP, NO_CACHE_HELP, UsageError,
+                           add_verbose, make_config, quiet_tensorflow, say,
+                           status_sink, strategy_from)
 from launch.options import option
 from tuning.study.spec import Runtime, StudySpec
 
@@ -38,6 +38,7 @@ class StudyOptions:
         (), flag="--set", metavar="KEY=VALUE",
         help="override a base config key (repeatable)")
     smoke: bool = option(False, help="the preset's seconds-long twin")
+    no_cache: bool = option(False, help=NO_CACHE_HELP)
     space: str | None = option(
         None, help="a named space (`rnntune spaces`) or a .json / .toml "
         "space file")
@@ -73,7 +74,7 @@ class StudyOptions:
                              + (" (or --resume to continue a study)"
                                 if command == "tune" else ""))
         base = make_config(self.preset, smoke=self.smoke,
-                           overrides=self.overrides)
+                           overrides=self.overrides, no_cache=self.no_cache)
         given = {name: value for name, value in self.study.items()
                  if value is not None}
         given.setdefault("max_epochs", base.train.epochs)

@@ -191,6 +191,21 @@ class DataCache:
         found = self._open_checked(path, entry)
         if found is not None:
             return found
+        try:
+            return self._write(data, entry, path, splits)
+        except OSError as e:  # a read-only or full file system
+            self.report(f"data cache: cannot write {self.root} "
+                        f"({e.strerror or e}); reading the data in this "
+                        "process instead (set data.cache_dir elsewhere, or "
+                        "--no-cache)")
+            return VectorizedSplits.build(
+                splits or load_splits(data), max_tokens=data.max_tokens,
+                sequence_length=data.sequence_length)
+
+    def _write(self, data: DataConfig, entry: EntryKey, path: pathlib.Path,
+               splits: TextSplits | None) -> VectorizedSplits:
+        """Builds the entry (or derives it from a larger one), under the
+        entry's lock, and opens it."""
         with self._lock(entry):
             found = self._open_checked(path, entry)  # built meanwhile?
             if found is not None:

@@ -189,3 +189,16 @@ def test_a_data_space_study_reads_its_corpus_once(smoke_config, tmp_path):
             provenance["fingerprints"])
         assert (trial / "vocabulary.txt").read_text().count("\n") == len(
             entry.vocabulary)
+
+
+def test_a_cache_that_cannot_be_written_reads_the_data_in_process(
+        reviews_csv, tmp_path):
+    data = _data(reviews_csv)
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")  # even root cannot make a directory here
+    lines = []
+    vectorized = DataCache(blocked, report=lines.append).open(data)
+    assert len(lines) == 1 and lines[0].startswith(
+        f"data cache: cannot write {blocked} (")
+    assert "--no-cache" in lines[0]
+    _same(vectorized, _fresh(data))

@@ -210,6 +210,10 @@ class DataCache:
             found = self._open_checked(path, entry)  # built meanwhile?
             if found is not None:
                 return found
+            # Under the lock, what a killed builder left is nobody's.
+            for stale in self.root.glob(f".{entry.name}.*"):
+                if stale.is_dir():
+                    shutil.rmtree(stale, ignore_errors=True)
             larger = self._larger(entry)
             with self._staging(path) as staging:
                 if larger is not None:

@@ -202,3 +202,37 @@ def test_a_cache_that_cannot_be_written_reads_the_data_in_process(
         f"data cache: cannot write {blocked} (")
     assert "--no-cache" in lines[0]
     _same(vectorized, _fresh(data))
+
+
+def test_a_builder_killed_mid_write_leaves_no_entry_and_is_cleaned_up(
+        reviews_csv, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from commands import REPO
+
+    data = _data(reviews_csv)
+    # A builder that is killed -9 while it writes its entry's files.
+    script = (
+        "import sys, time, data_pipeline.cache as c\n"
+        "from data_pipeline.config import DataConfig\n"
+        "def slow(*a):\n"
+        "    print('writing', flush=True); time.sleep(60)\n"
+        "c.PackedTexts.write = staticmethod(slow)\n"
+        f"c.DataCache({str(tmp_path)!r}).open(DataConfig(source='csv', "
+        f"path={str(reviews_csv)!r}, max_tokens=500, sequence_length=40))\n")
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=REPO,
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().startswith("data cache: building")
+    assert child.stdout.readline() == "writing\n"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    left = [p.name for p in tmp_path.iterdir() if p.is_dir()]
+    assert len(left) == 1 and left[0].startswith(".")  # staging, no entry
+    lines = []
+    rebuilt = DataCache(tmp_path, report=lines.append).open(data)
+    assert [line.split(" ")[2] for line in lines] == ["building"]
+    assert [p.name for p in tmp_path.iterdir()
+            if p.is_dir() and p.name.startswith(".")] == []
+    _same(rebuilt, _fresh(data))

@@ -37,22 +37,22 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from data_pipeline.config import DataConfig, DataError
+from data_pipeline.config import NOT_SPLIT, DataConfig, DataError
 from data_pipeline.pipeline import (DataInfo, VectorizedSplits, id_dtype,
                                     named_splits, vectorized_batches)
 from data_pipeline.sources import (TextSplits, download_aclimdb,
                                    embedded_csv, load_splits)
-from data_pipeline.text import (adapt_vocabulary, escape_token,
-                                unescape_token, vectorizer_for)
+from data_pipeline.text import (adapt_vocabulary, load_vocabulary,
+                                vectorizer_for, write_vocabulary)
 
 FORMAT = 1  # bump when an entry's files change meaning
 META = "meta.json"
 VOCABULARY = "vocabulary.txt"
 TEST_TEXTS = "test.texts.bin"  # UTF-8, one after another
 TEST_OFFSETS = "test.offsets.npy"  # int64[texts + 1]: where each starts
-# Fields that change no text, split or id: not part of the key.
-NOT_IN_KEY = ("path", "cache", "cache_dir", "bucket_by_length",
-              "max_tokens", "sequence_length")
+# The splits' key: the source's files stand for `path`; the vectorizer's
+# fields are the entry's own.
+NOT_IN_KEY = ("path", *NOT_SPLIT)
 VERSIONED = ("tensorflow", "keras")  # their tokenizing changes ids
 CHUNK_ROWS = 65536  # rows copied at a time when deriving an entry
 
@@ -220,9 +220,9 @@ class DataCache:
                     self.report(f"data cache: deriving {path.name} "
                                 f"(max_tokens={entry.max_tokens}, "
                                 f"sequence_length={entry.sequence_length})"
-                                f" from {larger.name}, without reading "
+                                f" from {larger[0].name}, without reading "
                                 "the corpus")
-                    _derive(open_entry(larger, None), staging, entry)
+                    _derive(larger[1], staging, entry)
                 else:
                     self.report(f"data cache: building {path}")
                     _build(splits or load_splits(data), staging, entry)
@@ -239,9 +239,10 @@ class DataCache:
             _remove(path)
             return None
 
-    def _larger(self, entry: EntryKey) -> pathlib.Path | None:
+    def _larger(self, entry: EntryKey
+                ) -> tuple[pathlib.Path, VectorizedSplits] | None:
         """The smallest intact entry of the same splits with at least
-        `entry`'s vocabulary size and length (None: none)."""
+        `entry`'s vocabulary size and length, and its path (None: none)."""
         candidates = []
         for meta_path in self.root.glob(f"*/{META}"):
             if meta_path.parent.name.startswith("."):
@@ -258,8 +259,7 @@ class DataCache:
                 candidates.append((tokens, length, meta_path.parent))
         for *_, path in sorted(candidates):
             try:
-                open_entry(path, None)
-                return path
+                return path, open_entry(path, None)
             except DamagedEntry:
                 continue
         return None
@@ -319,8 +319,7 @@ def open_entry(path: pathlib.Path, entry: EntryKey | None
                                f"not {FORMAT}")
         if entry is not None and meta.get("key") != entry.key:
             raise DamagedEntry("its key does not match its name")
-        vocabulary = [unescape_token(line) for line in (
-            path / VOCABULARY).read_text(encoding="utf-8").split("\n")[:-1]]
+        vocabulary = load_vocabulary(path / VOCABULARY)
         if len(vocabulary) != meta["vocabulary_size"]:
             raise DamagedEntry(f"{VOCABULARY} holds {len(vocabulary)} "
                                f"tokens, not {meta['vocabulary_size']}")
@@ -392,8 +391,7 @@ class PackedTexts:
 def _write_meta(directory: pathlib.Path, entry: EntryKey,
                 vocabulary: list[str], examples: dict, info: DataInfo
                 ) -> None:
-    (directory / VOCABULARY).write_text(
-        "".join(f"{escape_token(t)}\n" for t in vocabulary), encoding="utf-8")
+    write_vocabulary(vocabulary, directory / VOCABULARY)
     meta = {"format": FORMAT, "key": entry.key, "splits": entry.splits,
             "max_tokens": entry.max_tokens,
             "sequence_length": entry.sequence_length,
@@ -403,35 +401,43 @@ def _write_meta(directory: pathlib.Path, entry: EntryKey,
     (directory / META).write_text(json.dumps(meta, indent=1) + "\n")
 
 
+def _write_split(directory: pathlib.Path, name: str, batches, *,
+                 shape: tuple[int, int], dtype, labels) -> None:
+    """Writes a split's ids from `batches` of rows (in order, never all
+    in memory), their lengths and the split's labels."""
+    ids = np.lib.format.open_memmap(directory / f"{name}.ids.npy",
+                                    mode="w+", dtype=dtype, shape=shape)
+    lengths = np.empty(shape[0], np.int32)
+    row = 0
+    for batch in batches:
+        ids[row:row + len(batch)] = batch
+        lengths[row:row + len(batch)] = np.count_nonzero(batch, axis=1)
+        row += len(batch)
+    ids.flush()
+    del ids
+    np.save(directory / f"{name}.labels.npy", np.asarray(labels, np.int32))
+    np.save(directory / f"{name}.lengths.npy", lengths)
+
+
 def _build(splits, directory: pathlib.Path, entry: EntryKey) -> None:
     """Adapts, vectorizes and writes every split of `splits`, a batch of
-    ids at a time (never all the ids in memory)."""
+    ids at a time."""
     vocabulary = adapt_vocabulary(splits.train.texts,
                                   max_tokens=entry.max_tokens)
     vectorizer = vectorizer_for(vocabulary, max_tokens=entry.max_tokens,
                                 sequence_length=entry.sequence_length)
     dtype = id_dtype(len(vocabulary))
-    examples = {}
-    for name, split in named_splits(splits).items():
-        ids = np.lib.format.open_memmap(
-            directory / f"{name}.ids.npy", mode="w+", dtype=dtype,
-            shape=(len(split), entry.sequence_length))
-        lengths = np.empty(len(split), np.int32)
-        row = 0
-        for batch in vectorized_batches(split.texts, vectorizer,
-                                        dtype=dtype):
-            ids[row:row + len(batch)] = batch
-            lengths[row:row + len(batch)] = np.count_nonzero(batch, axis=1)
-            row += len(batch)
-        ids.flush()
-        del ids
-        np.save(directory / f"{name}.labels.npy",
-                np.asarray(split.labels, np.int32))
-        np.save(directory / f"{name}.lengths.npy", lengths)
-        examples[name] = len(split)
+    named = named_splits(splits)
+    for name, split in named.items():
+        _write_split(directory, name,
+                     vectorized_batches(split.texts, vectorizer, dtype=dtype),
+                     shape=(len(split), entry.sequence_length), dtype=dtype,
+                     labels=split.labels)
     if splits.test is not None:
         PackedTexts.write(splits.test.texts, directory)
-    _write_meta(directory, entry, vocabulary, examples, DataInfo.of(splits))
+    _write_meta(directory, entry, vocabulary,
+                {name: len(split) for name, split in named.items()},
+                DataInfo.of(splits))
 
 
 def _derive(larger: VectorizedSplits, directory: pathlib.Path,
@@ -440,24 +446,19 @@ def _derive(larger: VectorizedSplits, directory: pathlib.Path,
     the vocabulary's first `max_tokens` tokens, ids past them `[UNK]` (1),
     each row's first `sequence_length` ids."""
     vocabulary = list(larger.vocabulary[:entry.max_tokens])
-    dtype = id_dtype(len(vocabulary))
-    for name, source in larger.ids.items():
-        ids = np.lib.format.open_memmap(
-            directory / f"{name}.ids.npy", mode="w+", dtype=dtype,
-            shape=(len(source), entry.sequence_length))
-        lengths = np.empty(len(source), np.int32)
+
+    def cut(source: np.ndarray):
         for start in range(0, len(source), CHUNK_ROWS):
             chunk = np.array(source[start:start + CHUNK_ROWS,
                                     :entry.sequence_length])
             chunk[chunk >= len(vocabulary)] = 1
-            ids[start:start + len(chunk)] = chunk
-            lengths[start:start + len(chunk)] = np.count_nonzero(chunk,
-                                                                 axis=1)
-        ids.flush()
-        del ids
-        np.save(directory / f"{name}.labels.npy",
-                np.asarray(larger.labels[name], np.int32))
-        np.save(directory / f"{name}.lengths.npy", lengths)
+            yield chunk
+
+    for name, source in larger.ids.items():
+        _write_split(directory, name, cut(source),
+                     shape=(len(source), entry.sequence_length),
+                     dtype=id_dtype(len(vocabulary)),
+                     labels=larger.labels[name])
     if larger.test_texts is not None:
         PackedTexts.write(larger.test_texts, directory)
     _write_meta(directory, entry, vocabulary,

@@ -10,6 +10,10 @@ DecodeErrors = Literal["strict", "replace", "skip"]
 
 # Where data is cached, and whether: they change no result.
 CACHE_FIELDS = ("cache", "cache_dir")
+# The fields that decide no text's split (the vectorizer's, the batching's
+# and the cache's).
+NOT_SPLIT = ("max_tokens", "sequence_length", "bucket_by_length",
+             *CACHE_FIELDS)
 
 ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 
@@ -107,8 +111,7 @@ class DataConfig:
         """The fields that decide which texts land in which split (all but
         the vectorizer's): equal keys mean equal splits."""
         return tuple(getattr(self, f.name) for f in dataclasses.fields(self)
-                     if f.name not in ("max_tokens", "sequence_length",
-                                       "bucket_by_length", *CACHE_FIELDS))
+                     if f.name not in NOT_SPLIT)
 
     @property
     def vectorize_key(self) -> tuple:

@@ -123,10 +123,14 @@ def unescape_token(line: str) -> str:
 
 def save_vocabulary(vectorizer: keras.layers.TextVectorization,
                     path: pathlib.Path) -> None:
-    """Writes the vocabulary one token a line, index order (0 is padding),
-    each token escaped with `escape_token`; `load_vocabulary` reads it."""
-    lines = "".join(f"{escape_token(str(token))}\n"
-                    for token in vectorizer.get_vocabulary())
+    """Writes the vectorizer's vocabulary (`write_vocabulary`)."""
+    write_vocabulary(vectorizer.get_vocabulary(), path)
+
+
+def write_vocabulary(tokens, path: pathlib.Path) -> None:
+    """Writes `tokens` one a line, index order (0 is padding), each
+    escaped with `escape_token`; `load_vocabulary` reads them back."""
+    lines = "".join(f"{escape_token(str(token))}\n" for token in tokens)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(lines, encoding="utf-8")
     os.replace(tmp, path)

@@ -440,22 +440,26 @@ def _build(splits, directory: pathlib.Path, entry: EntryKey) -> None:
                 DataInfo.of(splits))
 
 
+def cut_ids(source: np.ndarray, *, vocabulary_size: int,
+            sequence_length: int) -> Iterator[np.ndarray]:
+    """`source`'s ids as a smaller vocabulary and length give them, a
+    chunk of rows at a time: each row's first `sequence_length` ids, those
+    past the vocabulary's first `vocabulary_size` tokens `[UNK]` (1)."""
+    for start in range(0, len(source), CHUNK_ROWS):
+        chunk = np.array(source[start:start + CHUNK_ROWS, :sequence_length])
+        chunk[chunk >= vocabulary_size] = 1
+        yield chunk.astype(id_dtype(vocabulary_size), copy=False)
+
+
 def _derive(larger: VectorizedSplits, directory: pathlib.Path,
             entry: EntryKey) -> None:
-    """Writes `entry` from an entry with a larger vocabulary or length:
-    the vocabulary's first `max_tokens` tokens, ids past them `[UNK]` (1),
-    each row's first `sequence_length` ids."""
+    """Writes `entry` from an entry with a larger vocabulary or length
+    (`cut_ids`)."""
     vocabulary = list(larger.vocabulary[:entry.max_tokens])
-
-    def cut(source: np.ndarray):
-        for start in range(0, len(source), CHUNK_ROWS):
-            chunk = np.array(source[start:start + CHUNK_ROWS,
-                                    :entry.sequence_length])
-            chunk[chunk >= len(vocabulary)] = 1
-            yield chunk
-
     for name, source in larger.ids.items():
-        _write_split(directory, name, cut(source),
+        _write_split(directory, name,
+                     cut_ids(source, vocabulary_size=len(vocabulary),
+                             sequence_length=entry.sequence_length),
                      shape=(len(source), entry.sequence_length),
                      dtype=id_dtype(len(vocabulary)),
                      labels=larger.labels[name])
@@ -464,6 +468,67 @@ def _derive(larger: VectorizedSplits, directory: pathlib.Path,
     _write_meta(directory, entry, vocabulary,
                 {name: len(a) for name, a in larger.ids.items()},
                 larger.info)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShippedData:
+    """A study's vectorized training and validation splits carried in
+    memory to trials that cannot open its data cache (through Ray's object
+    store, where their arrays stay shared by the trials of a node). It
+    serves every data setting its entry could be derived for.
+
+    Attributes:
+        split_key: `DataConfig.split_key` of the data it holds.
+        vectorized: the splits (no test split: trials never see it).
+    """
+
+    split_key: tuple
+    vectorized: VectorizedSplits
+
+    @classmethod
+    def of(cls, data: DataConfig, vectorized: VectorizedSplits
+           ) -> "ShippedData":
+        kept = [name for name in vectorized.ids if name != "test"]
+        return cls(split_key=data.split_key, vectorized=dataclasses.replace(
+            vectorized,
+            ids={name: np.asarray(vectorized.ids[name]) for name in kept},
+            labels={name: np.asarray(vectorized.labels[name])
+                    for name in kept},
+            lengths={name: np.asarray(vectorized.lengths[name])
+                     for name in kept},
+            test_texts=None))
+
+    @property
+    def nbytes(self) -> int:
+        held = self.vectorized
+        return sum(a.nbytes for arrays in (held.ids, held.labels,
+                                           held.lengths)
+                   for a in arrays.values())
+
+    def serves(self, data: DataConfig) -> bool:
+        held = self.vectorized
+        return (data.split_key == self.split_key
+                and data.max_tokens <= held.max_tokens
+                and data.sequence_length <= held.sequence_length)
+
+    def open(self, data: DataConfig) -> VectorizedSplits:
+        """The splits at `data`'s vocabulary size and length (derived in
+        memory as the cache derives an entry), for a `data` it serves."""
+        held = self.vectorized
+        if (data.max_tokens, data.sequence_length) == (
+                held.max_tokens, held.sequence_length):
+            return held
+        vocabulary = held.vocabulary[:data.max_tokens]
+        ids = {name: np.concatenate([
+                   *cut_ids(source, vocabulary_size=len(vocabulary),
+                            sequence_length=data.sequence_length),
+                   np.empty((0, data.sequence_length),
+                            id_dtype(len(vocabulary)))])
+               for name, source in held.ids.items()}
+        return dataclasses.replace(
+            held, vocabulary=vocabulary, max_tokens=data.max_tokens, ids=ids,
+            lengths={name: np.count_nonzero(a, axis=1).astype(np.int32)
+                     for name, a in ids.items()})
 
 
 def open_vectorized(data: DataConfig, *, root: pathlib.Path | None = None,
@@ -483,4 +548,5 @@ def open_vectorized(data: DataConfig, *, root: pathlib.Path | None = None,
     return DataCache(root or default_root(data), report=report).open(data)
 
 
-__all__ = ["DataCache", "DataError", "default_root", "open_vectorized"]
+__all__ = ["DataCache", "DataError", "ShippedData", "default_root",
+           "open_vectorized"]

@@ -87,7 +87,7 @@ class StudyOptions:
 
 
 # Runtime flags that only one backend reads: given to the other, an error.
-BACKEND_FLAGS = {"ray": ("ray_address", "cpus_per_trial"),
+BACKEND_FLAGS = {"ray": ("ray_address", "cpus_per_trial", "ship_data"),
                  "keras-tuner": ("oracle_host", "oracle_port")}
 
 

@@ -236,3 +236,29 @@ def test_a_builder_killed_mid_write_leaves_no_entry_and_is_cleaned_up(
     assert [p.name for p in tmp_path.iterdir()
             if p.is_dir() and p.name.startswith(".")] == []
     _same(rebuilt, _fresh(data))
+
+
+def test_shipped_data_serves_what_the_cache_would_derive(reviews_csv,
+                                                         tmp_path):
+    from data_pipeline.cache import ShippedData
+
+    widest = _data(reviews_csv)
+    shipped = ShippedData.of(widest, DataCache(tmp_path).open(widest))
+    assert "test" not in shipped.vectorized.ids  # trials never see it
+    assert shipped.open(widest) is shipped.vectorized
+    for tokens, length in ((120, 40), (37, 9)):
+        smaller = dataclasses.replace(widest, max_tokens=tokens,
+                                      sequence_length=length)
+        assert shipped.serves(smaller)
+        served, fresh = shipped.open(smaller), _fresh(smaller)
+        assert served.vocabulary == fresh.vocabulary
+        for name in ("train", "validation"):
+            assert served.ids[name].dtype == fresh.ids[name].dtype
+            assert np.array_equal(served.ids[name], fresh.ids[name])
+            assert np.array_equal(served.lengths[name], fresh.lengths[name])
+            assert np.array_equal(served.labels[name], fresh.labels[name])
+    # Not what it holds: longer, more tokens, or other splits.
+    for other in (dataclasses.replace(widest, sequence_length=41),
+                  dataclasses.replace(widest, max_tokens=501),
+                  dataclasses.replace(widest, seed=widest.seed + 1)):
+        assert not shipped.serves(other)

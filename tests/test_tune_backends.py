@@ -304,3 +304,58 @@ def test_kill_9_then_resume_loses_and_reruns_nothing(backend, tmp_path,
                                 expected={"STATUS_SUCCESS": 3})
     else:
         assert len(_ray_results(workdir)) == 3
+
+
+def test_ray_trials_train_on_data_shipped_through_the_object_store(
+        local_ray, base, tmp_path):
+    from tuning.study.spec import Runtime
+
+    # Lengths below the base's: each trial's data is derived from the
+    # shipped copy, and no trial writes an entry of its own to the cache.
+    lengths = [base.data.sequence_length // 4, base.data.sequence_length // 2]
+    spec = study_spec(base, {"data.sequence_length": {"choice": lengths}},
+                      backend="ray", algorithm="grid", max_trials=2,
+                      max_epochs=1)
+    lines = []
+    best = run_study(tmp_path, spec, report=lines.append,
+                     runtime=Runtime(ship_data=True))
+    out = "\n".join(lines)
+    assert "shipping the study's data to its trials through Ray's" in out
+    assert out.count("data: from the study's copy in Ray's object store") == 2
+    assert load_runtime(tmp_path).ship_data
+    rows = json.loads((tmp_path / "trials.json").read_text())
+    assert sorted(r["data.sequence_length"] for r in rows) == lengths
+    assert {r["status"] for r in rows} == {"completed"}
+    for row in rows:
+        config = json.loads((tmp_path / "trials" / row["trial_id"]
+                             / "config.json").read_text())
+        assert config["config"]["data"]["sequence_length"] == (
+            row["data.sequence_length"])
+    # The study's own entry, and the chosen trial's, which the driver
+    # scored on the test split: none of the trials' own.
+    cached = {json.loads(p.read_text())["sequence_length"]
+              for p in (tmp_path / "data_cache").glob("*/meta.json")}
+    assert cached == {base.data.sequence_length,
+                      best["config"]["data"]["sequence_length"]}
+
+
+def test_shipped_data_larger_than_an_object_store_is_a_one_line_error(
+        local_ray):
+    from data_pipeline.cache import ShippedData
+    from data_pipeline.pipeline import DataInfo, VectorizedSplits
+    from tuning.backends import ray_tune
+    from tuning.trial.config import ConfigError
+
+    # 1.2 GB as NumPy counts it, without the memory.
+    ids = np.broadcast_to(np.zeros((1, 1), np.uint16), (600_000, 1000))
+    held = VectorizedSplits(
+        vocabulary=("", "[UNK]"), max_tokens=2, ids={"train": ids},
+        labels={"train": np.zeros(600_000, np.int32)},
+        lengths={"train": np.zeros(600_000, np.int32)},
+        info=DataInfo(class_names=("neg", "pos"), description="",
+                      notes=(), stats={}, fingerprints={}))
+    shipped = ShippedData(split_key=(), vectorized=held)
+    with pytest.raises(ConfigError, match=r"--ship-data: the study's data "
+                       r"needs 1,4\d\d MiB of Ray's object store on each "
+                       r"node.*--object-store-memory="):
+        ray_tune._check_object_stores(shipped)

@@ -6,7 +6,6 @@
     run_study("runs/study", None, resume=True)   # after an interruption
 """
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -77,9 +76,6 @@ def run_study(workdir: str | os.PathLike, spec: StudySpec | None, *,
 
 
 # Searched keys whose every value a study's widest entry holds.
-DERIVABLE = ("data.max_tokens", "data.sequence_length")
-
-
 def _cache_data(workdir, spec, splits, report) -> DataInfo:
     """Vectorizes the study's data into its data cache, once, before the
     first trial: at the largest vocabulary and length the space can ask
@@ -89,16 +85,8 @@ def _cache_data(workdir, spec, splits, report) -> DataInfo:
         return DataInfo.of(splits)
     from data_pipeline.cache import DataCache
 
-    widest = spec.base.data
-    for dimension in spec.space.dimensions:
-        if dimension.key in DERIVABLE:
-            name = dimension.key.split(".")[1]
-            top = (max(dimension.values) if dimension.kind == "choice"
-                   else dimension.high)
-            widest = dataclasses.replace(
-                widest, **{name: max(getattr(widest, name), int(top))})
     cache = DataCache(StudyDir(workdir).data_cache, report=report)
-    cache.open(widest, splits=splits)
+    cache.open(spec.widest_data(), splits=splits)
     return cache.open(spec.base.data).info
 
 

@@ -36,6 +36,7 @@ except ImportError as e:  # pragma: no cover - depends on the install
     raise ImportError("the ray backend needs Ray Tune: pip install "
                       "'rnntune[ray]'") from e
 
+from data_pipeline.cache import ShippedData  # noqa: E402
 from tuning.backends.ray_space import search  # noqa: E402
 from tuning.backends.ray_worker import trainable  # noqa: E402
 from tuning.study.progress import Progress  # noqa: E402
@@ -43,9 +44,11 @@ from tuning.study.recorder import TrialRecorder  # noqa: E402
 from tuning.study.results import ResultsTable  # noqa: E402
 from tuning.study.runner import TrialFunction  # noqa: E402
 from tuning.study.spec import Runtime, StudyFailed, StudySpec  # noqa: E402
+from tuning.trial.config import ConfigError  # noqa: E402
 from tuning.trial.run import RunMetrics, Status, StudyDir, status_of  # noqa: E402
 
 EXPERIMENT = "study"
+OBJECT_STORE_BYTES = 200_000_000  # a local Ray's, without shipped data
 ENDED = (Status.COMPLETED, Status.STOPPED_EARLY, Status.FAILED)
 
 # The recorder of the study this process drives: Ray keeps its callbacks
@@ -186,17 +189,21 @@ def ended_results(table: ResultsTable, objective: str) -> dict[str, dict]:
 def make_trainable(workdir: pathlib.Path, spec: StudySpec,
                    runtime: Runtime, *,
                    trial_function: TrialFunction | None = None,
-                   ended: dict[str, dict] | None = None):
+                   ended: dict[str, dict] | None = None,
+                   data: ShippedData | None = None):
     """The study's trainable with its resources, as `tune.Tuner.restore`
     needs it back:
 
         tune.Tuner.restore(str(workdir / "ray" / "study"), trainable=
                            make_trainable(workdir, spec, runtime))
+
+    `data` (`--ship-data`) goes to the trials through Ray's object store,
+    like every parameter here (`tune.with_parameters`).
     """
     fn = tune.with_parameters(trainable, workdir=str(workdir),
                               spec=spec.to_dict(), devices=runtime.devices,
                               trial_function=trial_function,
-                              ended=ended or {})
+                              ended=ended or {}, data=data)
     return tune.with_resources(fn, {"cpu": runtime.cpus_per_trial,
                                     "gpu": runtime.gpus_per_trial})
 
@@ -212,9 +219,48 @@ def _quiet_ray() -> None:
     warnings.filterwarnings("ignore", message="Consider boosting PBT")
 
 
+def shipped_data(workdir: pathlib.Path, spec: StudySpec,
+                 report) -> ShippedData:
+    """The study's data as `--ship-data` sends it: its widest cache
+    entry's training and validation splits (opened memory-mapped; built
+    first if missing)."""
+    from data_pipeline.cache import open_vectorized
+
+    widest = spec.widest_data()
+    return ShippedData.of(widest, open_vectorized(
+        widest, root=StudyDir(workdir).data_cache, report=report))
+
+
+def _shipped_bytes(shipped: ShippedData | None) -> int:
+    """Object store room the shipped data takes (0: none shipped)."""
+    return 0 if shipped is None else int(shipped.nbytes * 1.25)
+
+
+def _check_object_stores(shipped: ShippedData) -> None:
+    """Says in one line when a node's object store cannot hold the
+    shipped data.
+
+    Raises:
+        ConfigError: a node's object store is smaller than the data.
+    """
+    stores = [n["Resources"].get("object_store_memory", 0)
+              for n in ray.nodes() if n["Alive"]]
+    needed = _shipped_bytes(shipped)
+    if stores and min(stores) < needed:
+        raise ConfigError(
+            f"--ship-data: the study's data needs {needed / 2**20:,.0f} MiB "
+            "of Ray's object store on each node, and a node of the cluster "
+            f"has {min(stores) / 2**20:,.0f} MiB; start its nodes with "
+            "`ray start --object-store-memory="
+            f"{needed + OBJECT_STORE_BYTES}`, or leave --ship-data off "
+            "where the nodes share the study's directory")
+
+
 def _connect(address: str | None, num_cpus: int | None = None, *,
-             verbose: bool = False) -> None:
-    """Starts a local Ray (loopback only) or joins `address`.
+             verbose: bool = False,
+             shipped_bytes: int = 0) -> None:
+    """Starts a local Ray (loopback only), with room in its object store
+    for `shipped_bytes` of data besides its own, or joins `address`.
 
     Unless `verbose`, Ray's own lines (its banner, the workers' output,
     checkpoint notices) stay in its session logs and Tune prints nothing;
@@ -235,7 +281,7 @@ def _connect(address: str | None, num_cpus: int | None = None, *,
     else:
         ray.init(address="local", num_cpus=num_cpus,
                  include_dashboard=False,
-                 object_store_memory=200_000_000,
+                 object_store_memory=OBJECT_STORE_BYTES + shipped_bytes,
                  _node_ip_address="127.0.0.1", **logs)
 
 
@@ -265,17 +311,25 @@ def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
         StudyFailed: too many consecutive trials failed.
     """
     del status
-    _connect(address, verbose=verbose)
+    shipped = (shipped_data(workdir, spec, report) if runtime.ship_data
+               else None)
+    _connect(address, verbose=verbose,
+             shipped_bytes=_shipped_bytes(shipped))
     if address:
         nodes = [n for n in ray.nodes() if n["Alive"]]
         report(f"joined the Ray cluster at {address} ({len(nodes)} "
                f"node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs)")
+    if shipped is not None:
+        _check_object_stores(shipped)
+        report(f"shipping the study's data to its trials through Ray's "
+               f"object store ({shipped.nbytes / 2**20:,.1f} MiB)")
     recorder = TrialRecorder(StudyDir(workdir), spec, table, report=report,
                              on_event=progress)
     experiment = workdir / "ray" / EXPERIMENT
     fn = make_trainable(workdir, spec, runtime,
                         trial_function=trial_function,
-                        ended=ended_results(table, spec.objective))
+                        ended=ended_results(table, spec.objective),
+                        data=shipped)
     if resume and tune.Tuner.can_restore(str(experiment)):
         # The callbacks come back from Ray's experiment state.
         tuner = tune.Tuner.restore(str(experiment), trainable=fn,

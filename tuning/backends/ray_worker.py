@@ -21,6 +21,7 @@ import ray
 from ray import tune
 from ray.tune.result import DONE
 
+from data_pipeline.cache import ShippedData
 from tuning.study.runner import TrialFailed, TrialFunction, TrialTrainer
 from tuning.study.spec import StudySpec
 from tuning.trial.run import RunDir, RunMetrics, StudyDir
@@ -146,7 +147,8 @@ def _finished(run: RunDir) -> RunMetrics | None:
 
 def trainable(values: dict, *, workdir: str, spec: dict, devices: str,
               trial_function: TrialFunction | None = None,
-              ended: Mapping[str, dict] | None = None) -> None:
+              ended: Mapping[str, dict] | None = None,
+              data: ShippedData | None = None) -> None:
     """One Ray trial: the one trial function, every epoch reported.
 
     It mirrors across the devices Ray gave it (the GPUs in its
@@ -163,6 +165,8 @@ def trainable(values: dict, *, workdir: str, spec: dict, devices: str,
         trial_function: what trains (None: the real trial function).
         ended: the result (`epoch_result`'s keys) of each trial the study
             had recorded as ended when it was (re)started, by id.
+        data: the study's data from Ray's object store (`--ship-data`);
+            None: the trial opens the study's data cache.
     """
     trial_id = tune.get_context().get_trial_id()
     spec = StudySpec.from_dict(spec)
@@ -183,7 +187,7 @@ def trainable(values: dict, *, workdir: str, spec: dict, devices: str,
                 if trial_function is None else None)
     messages = Messages()
     trainer = TrialTrainer(study, spec, report=messages, strategy=strategy,
-                           trial_function=trial_function)
+                           trial_function=trial_function, shipped=data)
     restore_checkpoint(run, trial_id)
     reporter = EpochReporter(run, trial_id, spec.objective, messages)
     try:

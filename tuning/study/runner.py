@@ -78,30 +78,38 @@ class TrialTrainer:
             keep_state=..., evaluate_test=...)`; None:
             `train_and_evaluate` with `strategy` and this process's shared
             data.
+        shipped: the study's data as the driver sent it (`--ship-data`),
+            opened instead of the data cache for the settings it serves.
     """
 
     def __init__(self, study: StudyDir, spec: StudySpec, *, report=print,
                  strategy=None, status=None,
-                 trial_function: TrialFunction | None = None):
+                 trial_function: TrialFunction | None = None,
+                 shipped=None):
         self.study = study
         self.spec = spec
         self.report = report
         self.strategy = strategy
         self.status = status
         self.trial_function = trial_function or self.train_and_evaluate
+        self.shipped = shipped
         self._vectorized: dict = {}  # vectorize_key -> VectorizedSplits
 
-    def vectorized(self, data: DataConfig):
+    def vectorized(self, data: DataConfig, *, report=None):
         """The data of a trial: opened from the study's data cache (built
         there by the first trial that needs it; memory-mapped, so the
         trials of a node share its pages), or vectorized in this process
-        with `data.cache` off. The most recently used few stay open (a
-        space over `data.*` values)."""
+        with `data.cache` off; or from the data the driver shipped. The
+        most recently used few stay open (a space over `data.*` values)."""
         from data_pipeline.cache import open_vectorized
 
         key = data.vectorize_key
         found = self._vectorized.pop(key, None)
-        if found is None:
+        if found is None and self.shipped and self.shipped.serves(data):
+            found = self.shipped.open(data)
+            (report or self.report)(
+                "data: from the study's copy in Ray's object store")
+        elif found is None:
             found = open_vectorized(data, root=self.study.data_cache,
                                     report=self.report)
         self._vectorized[key] = found  # now the most recent
@@ -170,7 +178,7 @@ class TrialTrainer:
             lambda text: self.status(f"  [trial {workdir.name}] {text}"))
         return train_and_evaluate(
             config, workdir, strategy=self.strategy,
-            vectorized=(self.vectorized(config.data)
+            vectorized=(self.vectorized(config.data, report=report)
                         if evaluate_test or not finished else None),
             report=report,
             status=status, epoch_hooks=epoch_hooks, keep_state=keep_state,

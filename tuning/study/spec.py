@@ -19,6 +19,7 @@ import pathlib
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from data_pipeline.config import DataConfig
 from tuning.study import space as space_module
 from tuning.study.space import SearchSpace
 from tuning.trial.config import OBJECTIVES, Config, ConfigError, from_dict
@@ -28,6 +29,8 @@ from tuning.trial.run import StudyDir
 from tuning.trial.verdict import minimizes
 
 Backend = Literal["keras-tuner", "ray"]
+# Data keys a trial's cache entry is derived for, from the study's widest.
+DERIVABLE = ("data.max_tokens", "data.sequence_length")
 ALGORITHMS: dict[str, tuple[str, ...]] = {
     "keras-tuner": ("random", "bayesian", "hyperband", "grid"),
     "ray": ("random", "grid", "tpe", "asha", "hyperband", "pbt"),
@@ -119,6 +122,20 @@ class StudySpec:
     def mode(self) -> str:
         return "min" if minimizes(self.objective) else "max"
 
+    def widest_data(self) -> DataConfig:
+        """The base data at the largest vocabulary and length the space
+        can ask for: the study's data cache entry, from which every
+        trial's is derived (`data_pipeline.cache`)."""
+        widest = self.base.data
+        for dimension in self.space.dimensions:
+            if dimension.key in DERIVABLE:
+                name = dimension.key.split(".")[1]
+                top = (max(dimension.values) if dimension.kind == "choice"
+                       else dimension.high)
+                widest = dataclasses.replace(
+                    widest, **{name: max(getattr(widest, name), int(top))})
+        return widest
+
     def trial_config(self, values: Mapping[str, Any], *,
                      epochs: int | None = None) -> Config:
         """The config of a trial with these sampled values. It trains the
@@ -170,6 +187,11 @@ class Runtime:
     oracle_port: int | None = _option(
         None, default_help="a free one", help="the Keras Tuner chief's "
         "port")
+    ship_data: bool = _option(
+        False, help="Ray: send the study's vectorized data to every trial "
+        "through Ray's object store, for nodes that do not share the "
+        "study's file system (default: each trial opens the study's data "
+        "cache)")
 
     def __post_init__(self):
         if self.gpus_per_trial < 0:

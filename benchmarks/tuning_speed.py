@@ -1,35 +1,45 @@
-"""Time to a target validation accuracy: rnntune's study against a plain
-Keras Tuner RandomSearch over the same space.
+"""Time to a target validation accuracy: rnntune's studies against the
+searches its users would otherwise write with Keras Tuner or Ray Tune.
 
-    python benchmarks/tuning_speed.py [--targets 0.81 0.82 0.825]
-        [--algorithms hyperband random] [--examples 0] [--max-epochs 10]
-        [--budget 600] [--repeats 3] [--space cells] [--verbose]
+    python benchmarks/tuning_speed.py [--preset seed] [--set KEY=VALUE ...]
+        [--targets 0.81 0.82 0.825] [--peers keras-tuner keras-tuner+es
+        ray-asha] [--rnntune keras-tuner:hyperband keras-tuner:random
+        ray:asha] [--max-epochs 10] [--budget 600] [--repeats 3]
+        [--space cells] [--verbose]
 
-Both search the same space on the same embedded IMDB data (`--examples 0`:
-all 25,000 reviews, the seed preset's 18,000 / 4,500 / 2,500 split, 10,000
-tokens, 100 steps, batch 128), on this machine, one after the other in
-this process, with the same oracle seed:
+Every search covers the same space (`--space`) on the same data (the
+preset's, `--set` overrides; e.g. `--preset imdb --set
+data.sequence_length=500`, or a large corpus with `--set data.source=csv
+--set data.path=big.csv`), on this machine, one after the other in this
+process, with the same oracle seed. The peers build each trial's model the
+seed notebook's way, vectorizing strings inside the model on every step
+(the vectorizer is adapted once, outside every search and its clock):
 
-- baseline: `keras_tuner.RandomSearch` with default settings, each trial a
-  model that vectorizes strings inside itself on every step (the seed
-  notebook's way; the vectorizer is adapted once, outside the search and
-  outside its clock) and trains for `--max-epochs` epochs;
-- rnntune, once per `--algorithms` entry: `rnntune tune --backend
-  keras-tuner --algorithm A --max-epochs E` with in-trial early stopping
-  (patience 1, best weights) and the study's shared vectorize-once data.
-  With `random` and the same seed it samples the baseline's
-  configurations in the baseline's order, so the difference is rnntune's
-  alone; `hyperband` also changes which configurations run and for how
-  long.
+- `keras-tuner`: `keras_tuner.RandomSearch` with default settings, each
+  trial `--max-epochs` epochs;
+- `keras-tuner+es`: the same with the one line a Keras Tuner user adds,
+  `keras.callbacks.EarlyStopping(patience=1, restore_best_weights=True)`;
+- `ray-asha`: Ray Tune's `ASHAScheduler` (grace period 1, the study's
+  epochs as `max_t`) over the space as rnntune translates it for Ray,
+  each trial reporting with Ray's own Keras callback
+  (`TuneReportCheckpointCallback`, a checkpoint per epoch as its
+  documentation shows), one CPU per trial;
+- rnntune, once per `--rnntune BACKEND:ALGORITHM`: `rnntune tune` with
+  in-trial early stopping (patience 1, best weights), the study's data
+  cache and length bucketing as the preset sets it. With
+  `keras-tuner:random` and the same seed it samples the `keras-tuner`
+  peer's configurations in its order, so that difference is rnntune's
+  alone.
 
 Each search runs until a trial reaches the highest target at an epoch end,
 or `--budget` seconds have passed, whichever comes first. Printed per seed:
 the seconds from the start of each search until the first epoch that
 reaches each target; a search that has not reached a target within the
 budget counts the budget (a lower bound, marked `>`). Then, per target,
-the medians over seeds and their ratios rnntune / baseline (below 1:
-rnntune is faster). Single runs hinge on which configurations happen to be
-sampled first; compare medians, and read the ratio at several targets.
+the medians over seeds and the ratio of each rnntune search to each peer
+(below 1: rnntune is faster). Single runs hinge on which configurations
+happen to be sampled first; compare medians, and read the ratio at
+several targets.
 """
 
 import argparse
@@ -48,13 +58,13 @@ import keras_tuner as kt  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from data_pipeline.sources import load_splits  # noqa: E402
-from data_pipeline.text import make_vectorizer  # noqa: E402
+from data_pipeline.text import adapt_vocabulary, vectorizer_for  # noqa: E402
 from launch.presets import get_preset  # noqa: E402
 from models.builder import build_model  # noqa: E402
 from tuning.trial.config import apply_overrides  # noqa: E402
 from tuning.backends.keras_tuner import hyperparameters  # noqa: E402
 from tuning.study.space import get_space  # noqa: E402
-from tuning.study.spec import StudySpec
+from tuning.study.spec import StudySpec  # noqa: E402
 from tuning.tune import run_study  # noqa: E402
 
 # A trial's epoch line, as rnntune reports it.
@@ -106,76 +116,171 @@ class Clock:
 CLOCK: dict[str, Clock] = {}
 
 
-class BaselineEpochs(keras.callbacks.Callback):
+class PeerEpochs(keras.callbacks.Callback):
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+
     def on_epoch_end(self, epoch, logs=None):
-        CLOCK["baseline"].epoch_end(float(logs["val_accuracy"]))
+        CLOCK[self.name].epoch_end(float(logs["val_accuracy"]))
 
 
-def baseline(base, space, splits, args, directory, seed) -> dict:
-    vectorizer = make_vectorizer(max_tokens=base.data.max_tokens,
-                                 sequence_length=base.data.sequence_length,
-                                 train_texts=splits.train.texts)
+def peer_model(base, space, vectorizer, values: dict) -> keras.Model:
+    """A peer's trial: the sampled configuration's model on raw strings,
+    vectorized inside the model."""
+    config = space.configure(base, values)
+    inner = build_model(config.model, vocab_size=base.data.max_tokens,
+                        num_classes=2)
+    model = keras.Sequential([keras.Input(shape=(), dtype="string"),
+                              vectorizer, inner])
+    model.compile(optimizer=keras.optimizers.Adam(
+        config.train.learning_rate), loss="binary_crossentropy",
+        metrics=["accuracy"])
+    return model
+
+
+def string_batches(split, batch_size: int) -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices(
+        (split.texts, split.labels)).shuffle(len(split), seed=0).batch(
+            batch_size)
+
+
+def keras_tuner_peer(name, base, space, splits, vocabulary, args, directory,
+                     seed) -> dict:
+    """`keras_tuner.RandomSearch` as its users write it, with
+    `EarlyStopping` when `name` says `+es`."""
+    vectorizer = vectorizer_for(vocabulary, max_tokens=base.data.max_tokens,
+                                sequence_length=base.data.sequence_length)
 
     def build(hp):
-        values = {k: v for k, v in hp.values.items() if hp.is_active(k)}
-        config = space.configure(base, values)
-        inner = build_model(config.model, vocab_size=base.data.max_tokens,
-                            num_classes=2)
-        model = keras.Sequential([keras.Input(shape=(), dtype="string"),
-                                  vectorizer, inner])
-        model.compile(optimizer=keras.optimizers.Adam(
-            config.train.learning_rate), loss="binary_crossentropy",
-            metrics=["accuracy"])
-        return model
-
-    def strings(split):
-        return tf.data.Dataset.from_tensor_slices(
-            (split.texts, split.labels)).shuffle(len(split), seed=0).batch(
-                base.train.batch_size)
+        return peer_model(base, space, vectorizer, {
+            k: v for k, v in hp.values.items() if hp.is_active(k)})
 
     tuner = kt.RandomSearch(build, objective="val_accuracy",
                             max_trials=args.max_trials,
                             seed=seed + 1,  # as rnntune seeds its oracles
                             hyperparameters=hyperparameters(space),
-                            directory=str(directory), project_name="base")
-    clock = CLOCK["baseline"] = Clock("baseline", args.targets, args.budget,
-                                      args.verbose)
+                            directory=str(directory), project_name="peer")
+    callbacks = [PeerEpochs(name)]
+    if name.endswith("+es"):
+        callbacks.append(keras.callbacks.EarlyStopping(
+            patience=1, restore_best_weights=True))
+    clock = CLOCK[name] = Clock(name, args.targets, args.budget,
+                                args.verbose)
+    batch = base.train.batch_size
     try:
-        tuner.search(strings(splits.train),
-                     validation_data=strings(splits.validation),
-                     epochs=args.max_epochs, verbose=0,
-                     callbacks=[BaselineEpochs()])
+        tuner.search(string_batches(splits.train, batch),
+                     validation_data=string_batches(splits.validation,
+                                                    batch),
+                     epochs=args.max_epochs, verbose=0, callbacks=callbacks)
     except SearchOver:
         pass
     return clock.result()
 
 
-def rnntune(base, space, args, workdir, seed, algorithm) -> dict:
+def _ray_peer_trial(values, *, base, space, vocabulary, train, validation,
+                    epochs):
+    """One trial of the Ray Tune peer, as a Ray user writes it."""
+    from ray.tune.integration.keras import TuneReportCheckpointCallback
+
+    vectorizer = vectorizer_for(vocabulary, max_tokens=base.data.max_tokens,
+                                sequence_length=base.data.sequence_length)
+    model = peer_model(base, space, vectorizer, space.active(values))
+    batch = base.train.batch_size
+    model.fit(string_batches(train, batch),
+              validation_data=string_batches(validation, batch),
+              epochs=epochs, verbose=0,
+              callbacks=[TuneReportCheckpointCallback(
+                  metrics=["val_accuracy"])])
+
+
+def ray_peer(name, base, space, splits, vocabulary, args, directory,
+             seed) -> dict:
+    """Ray Tune's ASHA over the space, each trial reporting with Ray's own
+    Keras callback."""
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from tuning.backends import ray_tune
+    from tuning.backends.ray_space import param_space
+
+    clock = Clock(name, args.targets, args.budget, args.verbose)
+
+    class Timed(tune.Stopper):
+        def __call__(self, trial_id, result):
+            try:
+                clock.epoch_end(float(result["val_accuracy"]))
+            except SearchOver:
+                pass
+            return False
+
+        def stop_all(self):
+            return (len(clock.reached) == len(clock.targets)
+                    or time.time() - clock.started > clock.budget)
+
+    ray_tune._connect(None)
+    spec = StudySpec(base=base, space=space, backend="ray",
+                     algorithm="asha", max_trials=args.max_trials,
+                     max_epochs=args.max_epochs, seed=seed)
+    trainable = tune.with_resources(tune.with_parameters(
+        _ray_peer_trial, base=base, space=space, vocabulary=vocabulary,
+        train=splits.train, validation=splits.validation,
+        epochs=args.max_epochs), {"cpu": 1})
+    clock.started = time.time()
+    tune.Tuner(
+        trainable, param_space=param_space(spec),
+        tune_config=tune.TuneConfig(
+            metric="val_accuracy", mode="max", num_samples=args.max_trials,
+            scheduler=ASHAScheduler(max_t=args.max_epochs, grace_period=1),
+            search_alg=tune.search.BasicVariantGenerator(
+                random_state=seed)),
+        run_config=tune.RunConfig(storage_path=str(directory), stop=Timed(),
+                                  verbose=0)).fit()
+    ray.shutdown()
+    return clock.result()
+
+
+PEERS = {"keras-tuner": keras_tuner_peer, "keras-tuner+es": keras_tuner_peer,
+         "ray-asha": ray_peer}
+
+
+def rnntune(name, base, space, args, workdir, seed) -> dict:
+    backend, algorithm = name.split(":")
     spec = StudySpec(base=apply_overrides(base, {
         "train.early_stopping_patience": 1}), space=space,
-        backend="keras-tuner", algorithm=algorithm,
+        backend=backend, algorithm=algorithm,
         max_trials=args.max_trials, max_epochs=args.max_epochs, seed=seed)
-    clock = Clock(f"rnntune {algorithm}", args.targets, args.budget,
+    clock = Clock(f"rnntune {name}", args.targets, args.budget,
                   args.verbose)
 
     def report(line):
         match = EPOCH_LINE.search(line)
         if match:
             clock.epoch_end(float(match.group(1)))
+        elif (backend == "ray" and time.time() - clock.started
+              > clock.budget):
+            raise SearchOver  # no epoch has ended for a while
 
     try:
         run_study(workdir, spec, report=report)
     except SearchOver:
         pass
+    if backend == "ray":
+        import ray
+
+        ray.shutdown()  # its trials stop with it
     return clock.result()
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="seed")
+    parser.add_argument("--set", dest="overrides", action="append",
+                        default=[], metavar="KEY=VALUE",
+                        help="override a preset key (repeatable)")
     parser.add_argument("--targets", type=float, nargs="+",
                         default=[0.81, 0.82, 0.825])
-    parser.add_argument("--examples", type=int, default=0,
-                        help="reviews to use; 0: all 25,000")
     parser.add_argument("--max-trials", type=int, default=100,
                         help="trials at most (the budget usually ends a "
                         "search first)")
@@ -183,32 +288,41 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=float, default=600,
                         help="seconds each search may run")
     parser.add_argument("--space", default="cells")
-    parser.add_argument("--algorithms", nargs="+",
-                        default=["hyperband", "random"],
-                        choices=["hyperband", "random", "bayesian"],
-                        help="rnntune's Keras Tuner algorithms to time")
+    parser.add_argument("--peers", nargs="+", choices=list(PEERS),
+                        default=list(PEERS))
+    parser.add_argument("--rnntune", nargs="+", metavar="BACKEND:ALGORITHM",
+                        default=["keras-tuner:hyperband",
+                                 "keras-tuner:random", "ray:asha"],
+                        help="rnntune's studies to time")
     parser.add_argument("--repeats", type=int, default=3,
                         help="oracle seeds; medians are reported")
     parser.add_argument("--verbose", action="store_true",
-                        help="print every epoch of both searches")
+                        help="print every epoch of every search")
     args = parser.parse_args(argv)
     args.targets = sorted(args.targets)
-    base = apply_overrides(get_preset("seed"), {
-        "data.max_examples": args.examples})
+    base = apply_overrides(get_preset(args.preset), args.overrides)
     space = get_space(args.space)
+    for name in args.rnntune:  # a typo fails now, not after an hour
+        backend, _, algorithm = name.partition(":")
+        StudySpec(base=base, space=space, backend=backend,
+                  algorithm=algorithm, max_trials=1)
     splits = load_splits(base.data)
+    vocabulary = adapt_vocabulary(splits.train.texts,
+                                  max_tokens=base.data.max_tokens)
     runs = []
     for seed in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             tmp = pathlib.Path(tmp)
             run = {"seed": seed}
-            for algorithm in args.algorithms:
-                run[f"rnntune {algorithm}"] = rnntune(
-                    base, space, args, tmp / algorithm, seed, algorithm)
+            for name in args.rnntune:
+                run[f"rnntune {name}"] = rnntune(
+                    name, base, space, args, tmp / name.replace(":", "-"),
+                    seed)
                 keras.backend.clear_session()
-            run["baseline"] = baseline(base, space, splits, args,
-                                       tmp / "baseline", seed)
-            keras.backend.clear_session()
+            for name in args.peers:
+                run[name] = PEERS[name](name, base, space, splits,
+                                        vocabulary, args, tmp / name, seed)
+                keras.backend.clear_session()
         runs.append(run)
 
         def shown(result):
@@ -231,18 +345,18 @@ def main(argv=None) -> int:
 
     summary = {}
     for target in args.targets:
-        theirs = median("baseline", target)
-        summary[str(target)] = {"baseline_median_seconds": theirs}
-        line = [f"val_accuracy >= {target}: median seconds over "
-                f"{args.repeats} seeds: Keras Tuner RandomSearch "
-                f"{theirs:.0f}"]
-        for algorithm in args.algorithms:
-            ours = median(f"rnntune {algorithm}", target)
-            summary[str(target)][algorithm] = {
-                "median_seconds": ours, "ratio": ours / theirs}
-            line.append(f"rnntune {algorithm} {ours:.0f} (ratio "
-                        f"{ours / theirs:.2f})")
-        print(", ".join(line))
+        peers = {name: median(name, target) for name in args.peers}
+        summary[str(target)] = {"peers_median_seconds": peers}
+        print(f"val_accuracy >= {target}: median seconds over "
+              f"{args.repeats} seeds: " + ", ".join(
+                  f"{name} {s:.0f}" for name, s in peers.items()))
+        for name in args.rnntune:
+            ours = median(f"rnntune {name}", target)
+            ratios = {peer: ours / s for peer, s in peers.items()}
+            summary[str(target)][name] = {"median_seconds": ours,
+                                          "ratios": ratios}
+            print(f"  rnntune {name} {ours:.0f}: ratio to " + ", ".join(
+                f"{peer} {r:.2f}" for peer, r in ratios.items()))
     print(json.dumps({"args": vars(args), "runs": runs,
                       "summary": summary}))
     return 0

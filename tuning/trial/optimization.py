@@ -36,14 +36,22 @@ def make_optimizer(train: TrainConfig, learning_rate: float, *,
     return optimizer
 
 
+# Registered apart from what exported models hold (`rnntune>`, which
+# `import rnntune` registers): only a run's training state holds it.
+@keras.saving.register_keras_serializable(package="rnntune_training")
 class SparseSmoothedCrossentropy(keras.losses.Loss):
     """Categorical cross-entropy with label smoothing from integer labels
-    (Keras' sparse loss takes no smoothing)."""
+    (Keras' sparse loss takes no smoothing). Registered, so a training
+    state saved with it (`tuning.trial.state`) loads back."""
 
     def __init__(self, num_classes: int, label_smoothing: float, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "label_smoothing": self.label_smoothing}
 
     def call(self, y_true, y_pred):
         labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))

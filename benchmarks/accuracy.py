@@ -79,7 +79,8 @@ def run_preset(name: str, seeds: int, overrides: list[str],
     return runs
 
 
-def summary(name: str, runs: list) -> list[str]:
+def summary(name: str, runs: list, anchors=ANCHORS, goals=GOALS
+            ) -> list[str]:
     tests = [100 * r.test_accuracy for r in runs]
     spread = statistics.stdev(tests) if len(tests) > 1 else 0.0
     mean = statistics.mean(tests)
@@ -93,20 +94,20 @@ def summary(name: str, runs: list) -> list[str]:
         f"{statistics.median(r.seconds_per_epoch for r in runs):.1f} "
         "s per epoch",
     ]
-    for anchor, figure in ANCHORS.get(name, []):
+    for anchor, figure in anchors.get(name, []):
         lines.append(f"  {figure:5.1f} %  {anchor}")
-    if name in GOALS:
-        goal = GOALS[name]
+    if name in goals:
+        goal = goals[name]
         lines.append(f"  goal {goal:.1f} %: "
                      + ("met" if mean >= goal else
                         f"not met ({mean - goal:+.2f} points)"))
     return lines
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0])
-    parser.add_argument("--presets", default="imdb,rotten_tomatoes")
+def main(argv=None, *, anchors=ANCHORS, goals=GOALS, doc=__doc__,
+         presets="imdb,rotten_tomatoes", script="accuracy.py") -> int:
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--presets", default=presets)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--set", action="append", default=[],
                         metavar="KEY=VALUE",
@@ -126,12 +127,12 @@ def main(argv=None) -> int:
             results = {name: run_preset(name, args.seeds, args.set, workdir,
                                         quick=args.quick) for name in names}
         except USER_ERRORS as e:
-            parser.exit(2, f"accuracy.py: error: {e}\n")
+            parser.exit(2, f"{script}: error: {e}\n")
     print()
     if args.set:
         print("overrides: " + " ".join(args.set))
     for name, runs in results.items():
-        print("\n".join(summary(name, runs)))
+        print("\n".join(summary(name, runs, anchors, goals)))
     return 0
 
 

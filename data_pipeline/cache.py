@@ -536,11 +536,16 @@ def open_vectorized(data: DataConfig, *, root: pathlib.Path | None = None,
                     ) -> VectorizedSplits:
     """`data` vectorized: from the cache at `root` (default
     `default_root(data)`) unless `data.cache` is off, else read and
-    vectorized in memory.
+    vectorized in memory. Numeric series are prepared in memory
+    (`SeriesArrays`: small, never cached).
 
     Raises:
         DataError: the source cannot be read.
     """
+    if data.kind == "series":
+        from data_pipeline.series_arrays import SeriesArrays
+
+        return SeriesArrays.build(load_splits(data), data)
     if not data.cache:
         return VectorizedSplits.build(load_splits(data),
                                       max_tokens=data.max_tokens,

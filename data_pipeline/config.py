@@ -1,19 +1,25 @@
-"""Typed configuration of a text data source and its splits (no TensorFlow)."""
+"""Typed configuration of a data source (texts or numeric series) and its
+splits (no TensorFlow)."""
 
 import dataclasses
 import typing
 from typing import Literal
 
-Source = Literal["imdb", "rotten_tomatoes", "directory", "csv", "aclimdb"]
+Source = Literal["imdb", "rotten_tomatoes", "directory", "csv", "aclimdb",
+                 "japanese_vowels", "basic_motions", "series"]
 SOURCE_NAMES: tuple[str, ...] = typing.get_args(Source)
+# The sources of numeric series (`data_pipeline.series`); the rest are text.
+SERIES_SOURCES = ("japanese_vowels", "basic_motions", "series")
 DecodeErrors = Literal["strict", "replace", "skip"]
+Task = Literal["classification"]
+Normalize = Literal["channel", "none"]
 
 # Where data is cached, and whether: they change no result.
 CACHE_FIELDS = ("cache", "cache_dir")
 # The fields that decide no text's split (the vectorizer's, the batching's
 # and the cache's).
 NOT_SPLIT = ("max_tokens", "sequence_length", "bucket_by_length",
-             *CACHE_FIELDS)
+             "normalize", *CACHE_FIELDS)
 
 ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 
@@ -29,14 +35,34 @@ def _require(ok: bool, key: str, value, accepted: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Where the labelled texts come from, how they split and vectorize.
+    """Where the labelled texts or series come from, how they split and
+    how they become a model's input.
 
     Attributes:
-        source: `imdb` and `rotten_tomatoes` are embedded (offline);
+        source: texts: `imdb` and `rotten_tomatoes` are embedded (offline);
             `directory` reads `path` in class-per-folder layout (an
             `aclImdb/` root included); `csv` reads the file at `path`;
-            `aclimdb` downloads `url` once into `cache_dir`.
-        path: directory or CSV file for the `directory` and `csv` sources.
+            `aclimdb` downloads `url` once into `cache_dir`. Numeric
+            series (`data_pipeline.series`): `japanese_vowels` and
+            `basic_motions` are embedded UCR/UEA sets (with their own
+            test split); `series` reads the `.ts`, `.npz` or `.csv` file
+            at `path` (and its test split from `test_path`, if given).
+        path: directory or file for the `directory`, `csv` and `series`
+            sources.
+        test_path: `series`: a file of the same format holding the test
+            split (as UCR/UEA ship `_TRAIN` and `_TEST`); none: the test
+            split is `test_split` of `path`'s series.
+        task: what a label is: `classification` (a class per text or
+            series).
+        normalize: series: `channel` scales each channel to zero mean and
+            unit variance with statistics of the training split's real
+            steps only (padding left out), inside the model, so it takes
+            raw values; `none` feeds the values as they are.
+        channels_first: series `.npz`: `X` is (series, channels, time).
+        value_columns: series long CSV: the value columns (the channels),
+            comma-separated; empty reads a wide CSV (one series per row).
+        id_column, time_column: series long CSV: which rows form a series
+            and their order.
         url: archive location for the `aclimdb` source.
         cache_dir: where `train` and `compare` cache vectorized data
             (under `data/`; default `~/.cache/rnntune`, see
@@ -46,7 +72,7 @@ class DataConfig:
             (a study's in its workdir) and open them from there next time;
             off, every run reads and vectorizes the corpus itself.
         text_column: CSV column holding the texts.
-        label_column: CSV column holding the labels.
+        label_column: CSV column holding the labels (texts and series).
         decode_errors: what to do with a file (directory sources) or a
             row (CSV) that is not UTF-8: `strict` refuses the data set,
             `replace` keeps it with U+FFFD for the bad bytes, `skip`
@@ -59,16 +85,25 @@ class DataConfig:
             (a seeded, class-balanced sample taken before splitting; a
             source's own test set is capped alike); 0 keeps all.
         max_tokens: vocabulary size, padding and out-of-vocabulary included.
-        sequence_length: tokens per text after truncation and padding.
-        bucket_by_length: batch texts of similar length together, each
-            batch padded only to its length bucket's bound (faster where
-            texts vary in length; padding is still at the end, so masks
-            and cuDNN stay valid).
+        sequence_length: tokens per text after truncation and padding; for
+            series the most steps kept (a longer series keeps its first
+            ones), padded only to the longest series, never resampled.
+        bucket_by_length: batch texts (or series) of similar length
+            together, each batch padded only to its length bucket's bound
+            (faster where lengths vary; padding is still at the end, so
+            masks and cuDNN stay valid).
         seed: seed of the splits, the sample and the shuffle.
     """
 
     source: Source = "imdb"
     path: str | None = None
+    test_path: str | None = None
+    task: Task = "classification"
+    normalize: Normalize = "channel"
+    channels_first: bool = False
+    value_columns: str = ""
+    id_column: str = "id"
+    time_column: str = "time"
     url: str = ACLIMDB_URL
     cache_dir: str | None = None
     cache: bool = True
@@ -89,7 +124,14 @@ class DataConfig:
         _require(self.decode_errors in typing.get_args(DecodeErrors),
                  "decode_errors", self.decode_errors,
                  "one of strict, replace, skip")
-        needs_path = self.source in ("directory", "csv")
+        _require(self.task in typing.get_args(Task), "task", self.task,
+                 "classification")
+        _require(self.normalize in typing.get_args(Normalize), "normalize",
+                 self.normalize, "one of channel, none")
+        _require(self.test_path is None or self.source == "series",
+                 "test_path", self.test_path,
+                 "none unless source='series' (the others split their own)")
+        needs_path = self.source in ("directory", "csv", "series")
         _require(not needs_path or bool(self.path), "path", self.path,
                  f"a path, since source={self.source!r} reads one")
         _require(0 < self.validation_split < 1, "validation_split",
@@ -107,6 +149,11 @@ class DataConfig:
                  self.sequence_length, "an integer >= 1")
 
     @property
+    def kind(self) -> str:
+        """`series` for numeric series, else `text`."""
+        return "series" if self.source in SERIES_SOURCES else "text"
+
+    @property
     def split_key(self) -> tuple:
         """The fields that decide which texts land in which split (all but
         the vectorizer's): equal keys mean equal splits."""
@@ -115,6 +162,8 @@ class DataConfig:
 
     @property
     def vectorize_key(self) -> tuple:
-        """The fields that decide the token ids of every split: equal keys
-        mean equal vectorized splits (batching is not among them)."""
-        return (*self.split_key, self.max_tokens, self.sequence_length)
+        """The fields that decide the token ids (or the series' arrays) of
+        every split: equal keys mean equal prepared splits (batching is not
+        among them)."""
+        return (*self.split_key, self.max_tokens, self.sequence_length,
+                self.normalize)

@@ -14,7 +14,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from data_pipeline.readers import Split
 from data_pipeline.sources import DataInfo, TextSplits, named_splits
 from data_pipeline.text import adapt_vocabulary, text_batches, vectorizer_for
 
@@ -96,6 +95,8 @@ class VectorizedSplits:
     info: DataInfo
     test_texts: Sequence[str] | None = None
 
+    kind = "text"  # what `DataConfig.kind` it holds
+
     @property
     def sequence_length(self) -> int:
         return self.ids["train"].shape[1]
@@ -116,12 +117,13 @@ class VectorizedSplits:
         the training texts' lengths, the last being the full length."""
         return bucket_bounds(self.lengths["train"], self.sequence_length)
 
-    def test_split(self) -> Split | None:
-        """The test split's raw texts and labels (None: no test split)."""
+    def test_inputs(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The test split as the exported model takes it (raw texts) and
+        its labels (None: no test split)."""
         if self.test_texts is None:
             return None
-        return Split(texts=np.asarray(list(self.test_texts), dtype=object),
-                     labels=np.asarray(self.labels["test"]))
+        return (np.asarray(list(self.test_texts), dtype=object),
+                np.asarray(self.labels["test"]))
 
     @classmethod
     def build(cls, splits: TextSplits, *, max_tokens: int,
@@ -214,9 +216,17 @@ def make_dataset(ids: np.ndarray, labels: np.ndarray, *,
     """
     if lengths is None and bucket_bounds is not None:
         lengths = text_lengths(ids)
-    return _planned_dataset(ids, labels, lengths, bucket_bounds,
-                            global_batch_size, seed if shuffle else None,
-                            epochs or ShuffleEpoch())
+
+    def gather(rows, length):
+        return (ids[rows, :length].astype(np.int32),
+                np.asarray(labels[rows], dtype=np.int32))
+
+    return planned_dataset(
+        gather, tf.TensorSpec((None, ids.shape[1] if bucket_bounds is None
+                               else None), tf.int32),
+        examples=len(ids), length=ids.shape[1], lengths=lengths,
+        bounds=bucket_bounds, batch_size=global_batch_size,
+        seed=seed if shuffle else None, epochs=epochs or ShuffleEpoch())
 
 
 def _plain_epoch(examples: int, length: int, batch_size: int,
@@ -271,29 +281,31 @@ def bucketed_batches(lengths: np.ndarray, bounds: tuple[int, ...],
     return len(bucketed_epoch(lengths, bounds, batch_size, None))
 
 
-def _planned_dataset(ids, labels, lengths, bounds, batch_size, seed,
-                     epochs):
+def planned_dataset(gather, input_spec, *, examples: int, length: int,
+                    lengths: np.ndarray | None,
+                    bounds: tuple[int, ...] | None, batch_size: int,
+                    seed: int | None, epochs: ShuffleEpoch
+                    ) -> tf.data.Dataset:
     """Batches planned in NumPy an epoch at a time: epoch `e`'s by an
-    `rng` seeded with `(seed, e)` (no seed: a fixed order)."""
+    `rng` seeded with `(seed, e)` (no seed: a fixed order), each gathered
+    by `gather(rows, padded_length)` as `(inputs, int32 labels)`, inputs
+    as `input_spec` says (ids for texts, values and lengths for series).
+    """
 
     def batches():
         # As the pass begins (`ShuffleEpoch.set` comes before).
         rng = (np.random.default_rng([seed, epochs.take()])
                if seed is not None else None)
-        plan = (_plain_epoch(len(ids), ids.shape[1], batch_size, rng)
+        plan = (_plain_epoch(examples, length, batch_size, rng)
                 if bounds is None
                 else bucketed_epoch(lengths, bounds, batch_size, rng))
-        for rows, length in plan:
-            yield (ids[rows, :length].astype(np.int32),
-                   np.asarray(labels[rows], dtype=np.int32))
+        for rows, padded in plan:
+            yield gather(rows, padded)
 
-    # Without buckets, every batch has the full length: a static shape.
-    width = ids.shape[1] if bounds is None else None
-    steps = (-(-len(ids) // batch_size) if bounds is None
+    steps = (-(-examples // batch_size) if bounds is None
              else bucketed_batches(lengths, bounds, batch_size))
     ds = tf.data.Dataset.from_generator(batches, output_signature=(
-        tf.TensorSpec((None, width), tf.int32),
-        tf.TensorSpec((None,), tf.int32)))
+        input_spec, tf.TensorSpec((None,), tf.int32)))
     # Said, Keras runs every batch of every epoch (and knows the steps).
     ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -175,12 +175,18 @@ def load_splits(config: DataConfig) -> TextSplits:
         config: the data section of a run's configuration.
 
     Returns:
-        The splits and the class names their labels index.
+        The splits and the class names their labels index (for a source
+        of numeric series, `data_pipeline.series.SeriesSplits`: the same
+        fields, split the same way).
 
     Raises:
         DataError: the source is missing, empty, has fewer than two
             classes, or holds unreadable or empty texts.
     """
+    if config.kind == "series":  # numeric series: the same splits
+        from data_pipeline.series import load_series_splits
+
+        return load_series_splits(config)
     labelled = SOURCES[config.source](config)
     rng = np.random.default_rng(config.seed)
     pool = _cap(labelled.pool, config.max_examples, rng)

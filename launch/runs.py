@@ -112,29 +112,74 @@ def cmd_predict(args) -> int:
     model_path = pathlib.Path(args.model)
     if not model_path.is_file():
         raise UsageError(f"{model_path}: no such model file")
-    texts = read_texts(args)
     from tuning.trial.run import RunDir
 
     labels_path = model_path.with_name(RunDir.LABELS)
+    series_file = args.file and pathlib.Path(args.file).suffix.lower() in (
+        ".ts", ".npz")
+    texts = None if series_file else read_texts(args)
     quiet_tensorflow()
     import numpy as np
 
     from tuning.trial.evaluate import predicted_labels
 
     model = load_model(model_path)
-    probs = model.predict(np.asarray(texts, dtype=object), verbose=0)
+    if isinstance(model.input, dict):  # a series model
+        inputs, shown = read_series_inputs(args, model, model_path)
+    elif series_file:
+        raise UsageError(f"{model_path} labels texts; {args.file} holds "
+                         "series (pass a text file, one text per line)")
+    else:
+        inputs = np.asarray(texts, dtype=object)
+        shown = [t if len(t) <= 60 else t[:57] + "..." for t in texts]
+    probs = model.predict(inputs, verbose=0)
     names = (labels_path.read_text(encoding="utf-8").split()
              if labels_path.exists() else None)
-    for text, p, index in zip(texts, probs, predicted_labels(probs)):
+    for text, p, index in zip(shown, probs, predicted_labels(probs)):
         index = int(index)
         if p.shape[-1] == 1:
             prob = float(p[0] if index else 1 - p[0])
         else:
             prob = float(p[index])
         label = names[index] if names else str(index)
-        short = text if len(text) <= 60 else text[:57] + "..."
-        print(f"{label}\t{prob:.4f}\t{short}")
+        print(f"{label}\t{prob:.4f}\t{text}")
     return 0
+
+
+def read_series_inputs(args, model, model_path: pathlib.Path
+                       ) -> tuple[dict, list[str]]:
+    """The series of `--file` as the series model takes them (raw values
+    and lengths), read with the run's own data settings (`config.json`
+    beside the model: channel order, CSV columns), and a line naming each.
+    """
+    from data_pipeline.config import DataConfig, DataError
+    from data_pipeline.series import read_series
+    from tuning.trial.run import RunDir
+
+    if not args.file or args.texts:
+        raise UsageError(f"{model_path} labels numeric series: pass them as "
+                         "--file FILE (.ts, .npz or .csv)")
+    try:
+        data = RunDir(model_path.parent).read_config().data
+    except (OSError, ValueError, KeyError, TypeError):
+        data = DataConfig()  # a model without its run: the defaults
+    try:
+        found = read_series(
+            pathlib.Path(args.file), task="unlabelled",
+            channels_first=data.channels_first,
+            value_columns=[c.strip() for c in data.value_columns.split(",")
+                           if c.strip()],
+            id_column=data.id_column, time_column=data.time_column,
+            label_column=data.label_column)
+    except DataError as e:
+        raise UsageError(str(e)) from None
+    channels = model.input["values"].shape[-1]
+    if found.channels != channels:
+        raise UsageError(f"{args.file}: series of {found.channels} "
+                         f"channel(s); {model_path} takes {channels}")
+    values, lengths = found.padded()
+    return ({"values": values, "lengths": lengths},
+            [f"series {i + 1} ({n} steps)" for i, n in enumerate(lengths)])
 
 
 def add_commands(sub) -> None:
@@ -150,9 +195,11 @@ def add_commands(sub) -> None:
                    help="comma-separated cell types; default all")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("predict", help="label raw texts with a saved model")
+    p = sub.add_parser("predict", help="label raw texts (or numeric series) "
+                       "with a saved model")
     p.add_argument("--model", required=True, help="a run's model.keras")
-    p.add_argument("--file", help="read texts from FILE, one per line")
+    p.add_argument("--file", help="read texts from FILE, one per line; for "
+                   "a series model, the series of a .ts, .npz or .csv file")
     p.add_argument("texts", nargs="*", metavar="TEXT",
                    help="texts to label; none or '-' reads standard input")
     add_verbose(p)

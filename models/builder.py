@@ -1,13 +1,20 @@
-"""Builds recurrent text classifiers from a `ModelConfig`.
+"""Builds recurrent classifiers from a `ModelConfig`: of token ids
+(texts), or of numeric series (values and their lengths).
 
     model = build_model(ModelConfig(cell="gru"), vocab_size=10000,
                         num_classes=2)
+    model = build_series_model(ModelConfig(cell="gru"), channels=12,
+                               num_classes=9, mean=mean, variance=variance)
+
+Both share the recurrent stack, the pooling and the head; only what feeds
+the stack differs (an embedding, or the normalized values).
 """
 
 import keras
+import numpy as np
 
 from models.config import ModelConfig
-from models.layers import AttentionPooling1D, MaskedMaxPooling1D
+from models.layers import AttentionPooling1D, LengthMask, MaskedMaxPooling1D
 
 CELLS = {
     "simple_rnn": keras.layers.SimpleRNN,
@@ -42,7 +49,6 @@ def build_model(config: ModelConfig, *, vocab_size: int,
     """
     if num_classes < 2:
         raise ValueError(f"num_classes={num_classes}: expected >= 2")
-    cell = CELLS[config.cell]
     inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = keras.layers.Embedding(vocab_size, config.embedding_dim,
                                mask_zero=config.mask_zero,
@@ -52,6 +58,50 @@ def build_model(config: ModelConfig, *, vocab_size: int,
         x = keras.layers.Dropout(config.embedding_dropout,
                                  noise_shape=(None, None, 1),
                                  name="embedding_dropout")(x)
+    return keras.Model(inputs, _stack_and_head(config, x, num_classes),
+                       name=f"{config.cell}_classifier")
+
+
+def build_series_model(config: ModelConfig, *, channels: int,
+                       num_classes: int, mean: np.ndarray,
+                       variance: np.ndarray) -> keras.Model:
+    """Normalization, the length mask, stacked recurrent layers, a dense
+    head and the output, on raw values: the model a run exports.
+
+    Args:
+        config: the architecture (`embedding_*` and `mask_zero` apply to
+            texts only: series are always masked, from their lengths).
+        channels: values per step.
+        num_classes: 2 gives one sigmoid unit, more give a softmax.
+        mean, variance: each channel's, of the training split's real
+            steps (`data_pipeline.series_arrays`); inside the model, so it
+            takes raw values.
+
+    Returns:
+        An uncompiled functional model from `{"values": float32[batch,
+        steps, channels], "lengths": int32[batch]}` (any number of steps;
+        a series' steps past its length are padding, masked) to
+        probabilities.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes={num_classes}: expected >= 2")
+    values = keras.Input(shape=(None, channels), dtype="float32",
+                         name="values")
+    lengths = keras.Input(shape=(), dtype="int32", name="lengths")
+    x = keras.layers.Normalization(
+        axis=-1, mean=np.asarray(mean, np.float32),
+        variance=np.asarray(variance, np.float32),
+        name="normalization")(values)
+    x = LengthMask(name="length_mask")([x, lengths])
+    return keras.Model({"values": values, "lengths": lengths},
+                       _stack_and_head(config, x, num_classes),
+                       name=f"{config.cell}_series_classifier")
+
+
+def _stack_and_head(config: ModelConfig, x, num_classes: int):
+    """The recurrent stack over `x` (masked or not), its pooling, dropout,
+    head and output layer: the output tensor."""
+    cell = CELLS[config.cell]
     last = config.num_layers - 1
     for i, units in enumerate(config.layer_units):
         layer = cell(units,
@@ -71,9 +121,7 @@ def build_model(config: ModelConfig, *, vocab_size: int,
                                name="head")(x)
     # float32 whatever the policy: probabilities and the loss stay exact.
     if num_classes == 2:
-        outputs = keras.layers.Dense(1, activation="sigmoid",
-                                     dtype="float32", name="output")(x)
-    else:
-        outputs = keras.layers.Dense(num_classes, activation="softmax",
-                                     dtype="float32", name="output")(x)
-    return keras.Model(inputs, outputs, name=f"{config.cell}_classifier")
+        return keras.layers.Dense(1, activation="sigmoid", dtype="float32",
+                                  name="output")(x)
+    return keras.layers.Dense(num_classes, activation="softmax",
+                              dtype="float32", name="output")(x)

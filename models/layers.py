@@ -1,7 +1,8 @@
-"""Pooling layers over a recurrent layer's outputs that respect the mask.
+"""Pooling layers over a recurrent layer's outputs that respect the mask,
+and the mask of numeric series (`LengthMask`).
 
 Keras' `GlobalMaxPooling1D` ignores masks (padding would take part in the
-maximum); these two do not. Both are registered, so a saved model that
+maximum); these two do not. All are registered, so a saved model that
 holds them loads with plain `keras.models.load_model` once this module is
 imported, as `import rnntune` does:
 
@@ -90,3 +91,30 @@ class AttentionPooling1D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="rnntune")
+class LengthMask(keras.layers.Layer):
+    """Masks each series' steps past its length: `[values, lengths]` in,
+    `values` out with the mask every later layer reads (the recurrent
+    layers, the poolings), as an embedding's `mask_zero` masks padding
+    tokens. The mask comes from the lengths, not from a padding value, so
+    a real step equal to the padding stays a step."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return inputs[0]
+
+    def compute_mask(self, inputs, mask=None):
+        values, lengths = inputs
+        # Each step's index, [batch, steps] (the steps are not known
+        # until a batch comes).
+        steps = ops.cumsum(ops.ones_like(values[..., 0], dtype="int32"),
+                           axis=1) - 1
+        return steps < ops.expand_dims(ops.cast(lengths, "int32"), 1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]

@@ -1,7 +1,8 @@
 """`import rnntune` is the one import an exported model needs.
 
 A fresh process imports `rnntune` and nothing else of the project, then
-loads exported models and predicts on raw strings: the shared smoke run's
+loads exported models and predicts on raw strings (raw series values and
+lengths for a series preset's model): the shared smoke run's
 in the default tier; in the slow tier (about 45 s on 2 cores), a run of
 every preset (its model whole, its data and epochs shrunk) and of every
 pooling no preset uses.
@@ -36,6 +37,16 @@ LOAD = """
 import json, sys
 import rnntune
 import keras, numpy as np
+
+def inputs(model, texts):
+    if not isinstance(model.input, dict):
+        return np.asarray(texts, dtype=object)
+    # Three raw series of the model's channels: whole, half, one step.
+    channels = model.input["values"].shape[-1]
+    values = np.linspace(-3, 3, 3 * 10 * channels, dtype="float32")
+    return {"values": values.reshape(3, 10, channels),
+            "lengths": np.array([10, 5, 1], "int32")}
+
 texts, paths = json.loads(sys.stdin.read())
 project = {"tuning", "launch", "ray", "keras_tuner"} & set(sys.modules)
 registered = [name for name in keras.saving.get_custom_objects()
@@ -49,8 +60,7 @@ for name, path in paths.items():
         layers.add(type(layer).__name__)
         stack.extend(getattr(layer, "layers", []))
     out["models"][name] = {
-        "probs": model.predict(np.asarray(texts, dtype=object),
-                               verbose=0).tolist(),
+        "probs": model.predict(inputs(model, texts), verbose=0).tolist(),
         "layers": sorted(layers)}
 print(json.dumps(out))
 """
@@ -89,10 +99,12 @@ def _load_elsewhere(paths: dict) -> dict:
                   if name.startswith("rnntune>")}
     assert registered and registered <= set(loaded["registered"])
     assert set(loaded["models"]) == set(paths)
+    scope = {}
+    exec(LOAD.split("texts, paths =")[0], scope)  # its `inputs`
     for name, path in paths.items():
         # The same probabilities as the model the run exported.
-        expected = keras.models.load_model(path).predict(
-            np.asarray(TEXTS, dtype=object), verbose=0)
+        model = keras.models.load_model(path)
+        expected = model.predict(scope["inputs"](model, TEXTS), verbose=0)
         np.testing.assert_allclose(loaded["models"][name]["probs"],
                                    expected, atol=1e-5, err_msg=name)
     return {name: set(m["layers"]) for name, m in loaded["models"].items()}
@@ -116,7 +128,7 @@ def test_import_rnntune_alone_loads_a_model_of_every_preset(smoke_run,
     assert set(paths) >= set(PRESETS)
     layers = set().union(*_load_elsewhere(paths).values())
     # Every piece of rnntune's own was in some model that loaded.
-    assert {"MaskedMaxPooling1D", "AttentionPooling1D"} <= layers
+    assert {"MaskedMaxPooling1D", "AttentionPooling1D", "LengthMask"} <= layers
 
 
 def test_rnntune_imports_from_this_repository():

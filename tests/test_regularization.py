@@ -96,7 +96,8 @@ def test_bad_knob_values_name_the_key(override, expected):
 
 
 def _vectorized(lengths, width):
-    return types.SimpleNamespace(lengths={"train": np.asarray(lengths)},
+    return types.SimpleNamespace(kind="text",
+                                 lengths={"train": np.asarray(lengths)},
                                  sequence_length=width,
                                  bucket_bounds=(4, width))
 

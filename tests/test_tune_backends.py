@@ -359,3 +359,25 @@ def test_shipped_data_larger_than_an_object_store_is_a_one_line_error(
                        r"needs 1,4\d\d MiB of Ray's object store on each "
                        r"node.*--object-store-memory="):
         ray_tune._check_object_stores(shipped)
+
+
+def test_a_ray_study_on_series_reads_them_in_each_trial(local_ray,
+                                                         tmp_path):
+    from launch.presets import get_preset
+    from tuning.study.spec import Runtime
+    from tuning.trial.config import ConfigError
+
+    base = get_preset("japanese_vowels", smoke=True)
+    space = {"model.cell": {"choice": ["gru", "lstm"]}}
+    spec = study_spec(base, space, backend="ray", algorithm="grid",
+                      max_trials=2, max_epochs=1)
+    best = run_study(tmp_path / "study", spec, report=lambda _: None)
+    rows = json.loads((tmp_path / "study" / "trials.json").read_text())
+    assert {r["status"] for r in rows} == {"completed"}
+    assert best["config"]["data"]["source"] == "japanese_vowels"
+    assert (tmp_path / "study" / "best" / "model.keras").is_file()
+    with pytest.raises(ConfigError, match="--ship-data: ships vectorized "
+                       "text"):
+        run_study(tmp_path / "shipped", spec, report=lambda _: None,
+                  runtime=Runtime(ship_data=True))
+    assert not (tmp_path / "shipped").exists()  # refused before writing

@@ -73,7 +73,7 @@ def _compare(config, cells, workdir, *, strategy, report,
     data = vectorized_data(config, report=report)
     report(f"data: {data.info.description}; train {data.examples('train')}"
            f", validation {data.examples('validation')}, test "
-           f"{data.examples('test') if data.test_texts is not None else 0}")
+           f"{data.examples('test') if 'test' in data.labels else 0}")
     started = time.perf_counter()
     rows, results = [], {}
     for k, (cell, cell_config) in enumerate(configs.items(), start=1):

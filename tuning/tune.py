@@ -80,8 +80,9 @@ def _cache_data(workdir, spec, splits, report) -> DataInfo:
     """Vectorizes the study's data into its data cache, once, before the
     first trial: at the largest vocabulary and length the space can ask
     for, from which every trial's entry is derived without the corpus (a
-    trial whose other `data.*` values differ builds its own there)."""
-    if not spec.base.data.cache:
+    trial whose other `data.*` values differ builds its own there).
+    Numeric series are small: each trial's process prepares its own."""
+    if not spec.base.data.cache or spec.base.data.kind == "series":
         return DataInfo.of(splits)
     from data_pipeline.cache import DataCache
 
@@ -107,6 +108,11 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
             save_spec(workdir, spec)  # only what follows the search changed
         resume = True
     backend = _backend(spec.backend)  # before anything is written
+    if runtime and runtime.ship_data and spec.base.data.kind == "series":
+        raise ConfigError(
+            "--ship-data: ships vectorized text; a study of numeric series "
+            "reads them in each trial (a series file is small: put it where "
+            "every node can read it, or use an embedded set)")
     for note in spec.space.notes():
         report(f"note: {note}")
     if not resume:

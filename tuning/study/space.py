@@ -320,6 +320,23 @@ SPACES: dict[str, tuple[str, dict]] = {
                                            "log": True},
                    "train.weight_decay": {"choice": [0.0, 0.01, 0.05]},
                }),
+    "sequences": ("numeric series: the three cells, width, depth, "
+                  "direction, pooling, dropout and learning rate, and the "
+                  "data keys that change the prepared arrays (normalization, "
+                  "a length cap; trials with the same ones share them)", {
+                      "model.cell": {"choice": ["simple_rnn", "gru",
+                                                "lstm"]},
+                      "model.units": {"choice": [32, 64, 128]},
+                      "model.num_layers": {"int": [1, 2]},
+                      "model.bidirectional": {"choice": [False, True]},
+                      "model.pooling": {"choice": ["last", "mean", "max",
+                                                   "attention"]},
+                      "model.dropout": {"float": [0.0, 0.5], "step": 0.1},
+                      "train.learning_rate": {"float": [3e-4, 1e-2],
+                                              "log": True},
+                      "data.normalize": {"choice": ["channel", "none"]},
+                      "data.sequence_length": {"choice": [16, 32, 100]},
+                  }),
     "tiny": ("two cells and two widths: a few seconds per trial, for "
              "smoke runs and CI", {
                  "model.cell": {"choice": ["gru", "lstm"]},

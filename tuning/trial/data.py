@@ -70,7 +70,7 @@ def prepare_data(config: Config, strategy: tf.distribute.Strategy, *,
             name, global_batch_size=global_batch_size,
             shuffle=name == "train", seed=config.data.seed,
             bucket=config.data.bucket_by_length, epochs=train_epochs)
-            for name in vectorized.ids},
+            for name in vectorized.labels},
         train_epochs=train_epochs,
         strategy=strategy,
         per_replica_batch_size=config.train.batch_size,
@@ -104,8 +104,10 @@ PADDED_WARNING_SHARE = 0.1
 def warn_of_padded_final_steps(config: Config, vectorized: VectorizedSplits,
                                *, report: Report) -> None:
     """Says once when the head reads an unmasked final state and many
-    texts end in padding: the state has then read the padding last."""
-    if config.model.mask_zero or config.model.pooling != "last":
+    texts end in padding: the state has then read the padding last (series
+    are always masked)."""
+    if (vectorized.kind == "series" or config.model.mask_zero
+            or config.model.pooling != "last"):
         return
     share = padded_share(vectorized.lengths["train"],
                          vectorized.sequence_length,

@@ -14,7 +14,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from data_pipeline.sources import Split
 from tuning.trial.optimization import compile_model
 
 # One sigmoid unit: class 1 when its probability is above this, as Keras'
@@ -38,17 +37,17 @@ def score(model: keras.Model, batches: tf.data.Dataset) -> dict:
             "test_accuracy": float(figures["accuracy"])}
 
 
-def score_exported(model_path: pathlib.Path, split: Split | None, *,
+def score_exported(model_path: pathlib.Path, test: tuple | None, *,
                    num_classes: int, label_smoothing: float) -> dict:
-    """The exported model at `model_path` scored on `split` as a user
-    would run it (raw texts in), with the loss its run trained with: NaN
-    figures when there is no split."""
-    if split is None:
+    """The exported model at `model_path` scored on `test`, `(inputs,
+    labels)` as a user would run it (raw texts, or raw series values and
+    lengths), with the loss its run trained with: NaN figures when there
+    is no test split."""
+    if test is None:
         return {"test_loss": math.nan, "test_accuracy": math.nan}
     model = keras.models.load_model(model_path)
     compile_model(model, num_classes=num_classes,
                   label_smoothing=label_smoothing)
-    batches = tf.data.Dataset.from_tensor_slices(
-        (np.asarray(split.texts, dtype=object), split.labels)
-    ).batch(SCORE_BATCH_SIZE)
+    batches = tf.data.Dataset.from_tensor_slices(test).batch(
+        SCORE_BATCH_SIZE)
     return score(model, batches)

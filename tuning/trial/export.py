@@ -1,4 +1,5 @@
-"""A run's end-to-end model: raw strings in, probabilities out."""
+"""A run's end-to-end model: raw strings (or raw series values and
+lengths) in, probabilities out."""
 
 import os
 
@@ -7,19 +8,23 @@ import keras
 from tuning.trial.run import RunDir
 
 
-def export_model(vectorizer: keras.layers.TextVectorization,
+def export_model(vectorizer: keras.layers.TextVectorization | None,
                  model: keras.Model) -> keras.Model:
-    """The end-to-end model: a batch of raw strings in, probabilities out.
+    """The end-to-end model: a batch of raw strings in (through
+    `vectorizer`), or, without one, `model`'s own inputs (a series model
+    normalizes raw values itself); probabilities out.
 
     It holds a copy of `model` without its optimizer (inference needs
     none, and a mixed-precision one would not load back as it was)."""
     inference = keras.models.clone_model(model)
     inference.set_weights(model.get_weights())
+    if vectorizer is None:
+        return inference
     texts = keras.Input(shape=(), dtype="string", name="text")
     return keras.Model(texts, inference(vectorizer(texts)), name="rnntune")
 
 
-def export(run: RunDir, vectorizer: keras.layers.TextVectorization,
+def export(run: RunDir, vectorizer: keras.layers.TextVectorization | None,
            model: keras.Model) -> None:
     """Saves the end-to-end model as the run's model file, whole or not at
     all."""

@@ -6,13 +6,15 @@
 
 It writes into `workdir` the files `tuning.trial.run.RunDir` names:
 
-    config.json      resolved config, plus the runtime (replicas, batches)
-    vocabulary.txt   the vectorizer's tokens, index order
+    config.json      resolved config, plus the runtime (replicas, batches;
+                     for series, channels and the normalization)
+    vocabulary.txt   the vectorizer's tokens, index order (texts only)
     labels.txt       class names, label index order
     history.csv      one row per finished epoch
     metrics.json     the `RunMetrics`; written last, so it marks a
                      finished run
-    model.keras      end-to-end model: raw strings in, probabilities out
+    model.keras      end-to-end model: raw strings (or raw series values
+                     and lengths) in, probabilities out
     logs/train, logs/validation, logs/gap   TensorBoard event files
     backup/          the training state while training runs
                      (`tuning.trial.state`)
@@ -35,7 +37,7 @@ import tensorflow as tf
 from data_pipeline.pipeline import VectorizedSplits
 from data_pipeline.sources import TextSplits
 from data_pipeline.text import save_vocabulary
-from models.builder import build_model
+from models.builder import build_model, build_series_model
 from models.config import cudnn_layers
 from tuning.trial.callbacks import (BestEpoch, CommitEachEpoch,
                                     EpochHook, EpochHooks, EpochRecorder,
@@ -155,7 +157,8 @@ def train_and_evaluate(
         # The model that is exported, scored as every chosen model is.
         metrics = metrics.replace(**score(model, data.datasets["test"]))
     if not metrics.diverged:
-        export(run, data.vectorized.vectorizer, model)
+        export(run, (data.vectorized.vectorizer
+                     if data.vectorized.kind == "text" else None), model)
     metrics = metrics.replace(wall_seconds=time.perf_counter() - started)
     run.write_metrics(metrics)
     # Only now that the run is recorded finished: killed before this, it
@@ -179,7 +182,7 @@ def add_test_metrics(run: RunDir, metrics: RunMetrics, config: Config,
     """A finished run's metrics with its exported model's test figures,
     recorded in `metrics.json`."""
     metrics = metrics.replace(**score_exported(
-        run.model_path, vectorized.test_split(),
+        run.model_path, vectorized.test_inputs(),
         num_classes=len(vectorized.info.class_names),
         label_smoothing=config.train.label_smoothing))
     run.write_metrics(metrics)
@@ -221,7 +224,8 @@ def open_workdir(run: RunDir, state: TrainingState) -> int:
 def write_run_files(run: RunDir, config: Config, data: RunData) -> None:
     """config.json (with the runtime), vocabulary.txt, labels.txt and the
     TensorBoard layout."""
-    info, vectorizer = data.vectorized.info, data.vectorized.vectorizer
+    prepared = data.vectorized
+    info = prepared.info
     runtime = {
         "replicas": data.strategy.num_replicas_in_sync,
         "per_replica_batch_size": data.per_replica_batch_size,
@@ -230,12 +234,18 @@ def write_run_files(run: RunDir, config: Config, data: RunData) -> None:
         "devices": describe_devices(data.strategy),
         "learning_rate": data.learning_rate,
         "data": info.description,
-        "examples": {name: data.vectorized.examples(name)
-                     for name in data.vectorized.labels},
+        "examples": {name: prepared.examples(name)
+                     for name in prepared.labels},
         "class_names": list(info.class_names),
         "data_reading": info.stats,
-        "vocabulary_size": vectorizer.vocabulary_size(),
-        "bucket_bounds": (list(data.vectorized.bucket_bounds)
+        **({"vocabulary_size": prepared.vectorizer.vocabulary_size()}
+           if prepared.kind == "text" else {
+               "channels": prepared.channels,
+               "steps": prepared.sequence_length,
+               # Inside the model: what it does to raw values.
+               "normalization": {"mean": prepared.mean.tolist(),
+                                 "variance": prepared.variance.tolist()}}),
+        "bucket_bounds": (list(prepared.bucket_bounds)
                           if config.data.bucket_by_length else None),
         "precision": config.train.precision,
         # Whether each recurrent layer takes cuDNN on a GPU, and why not.
@@ -245,7 +255,8 @@ def write_run_files(run: RunDir, config: Config, data: RunData) -> None:
         **provenance(info),
     }
     run.write_config(config, runtime)
-    save_vocabulary(vectorizer, run / run.VOCABULARY)
+    if prepared.kind == "text":
+        save_vocabulary(prepared.vectorizer, run / run.VOCABULARY)
     write_layout(run.path)
     write_atomic(run / run.LABELS,
                  "".join(f"{name}\n" for name in info.class_names))
@@ -260,9 +271,7 @@ def create_model(config: Config, data: RunData,
     keras.mixed_precision.set_global_policy(config.train.precision)
     try:
         with data.strategy.scope():
-            model = build_model(config.model, vocab_size=data.vectorized
-                                .vectorizer.vocabulary_size(),
-                                num_classes=data.num_classes)
+            model = _build(config, data)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     with data.strategy.scope():
@@ -276,6 +285,17 @@ def create_model(config: Config, data: RunData,
         if state is not None:
             state.load(model)
     return model
+
+
+def _build(config: Config, data: RunData) -> keras.Model:
+    prepared = data.vectorized
+    if prepared.kind == "series":
+        return build_series_model(
+            config.model, channels=prepared.channels,
+            num_classes=data.num_classes, mean=prepared.mean,
+            variance=prepared.variance)
+    return build_model(config.model, num_classes=data.num_classes,
+                       vocab_size=prepared.vectorizer.vocabulary_size())
 
 
 def plan_epochs(config: Config, run: RunDir, resumed_after: int, *,

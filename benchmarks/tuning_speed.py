@@ -96,7 +96,8 @@ class Clock:
         if val_accuracy == val_accuracy:  # not NaN
             self.best = max(self.best, val_accuracy)
         for target in self.targets:
-            if val_accuracy >= target and target not in self.reached:
+            if (val_accuracy >= target and target not in self.reached
+                    and elapsed <= self.budget):  # later is not within it
                 self.reached[target] = elapsed
         if self.verbose:
             print(f"  [{self.name}] val_accuracy {val_accuracy:.4f} at "

@@ -100,18 +100,19 @@ class TrialTrainer:
         there by the first trial that needs it; memory-mapped, so the
         trials of a node share its pages), or vectorized in this process
         with `data.cache` off; or from the data the driver shipped. The
-        most recently used few stay open (a space over `data.*` values)."""
+        most recently used few stay open (a space over `data.*` values).
+        `report` (default the trainer's) receives what it says."""
         from data_pipeline.cache import open_vectorized
 
+        report = report or self.report
         key = data.vectorize_key
         found = self._vectorized.pop(key, None)
         if found is None and self.shipped and self.shipped.serves(data):
             found = self.shipped.open(data)
-            (report or self.report)(
-                "data: from the study's copy in Ray's object store")
+            report("data: from the study's copy in Ray's object store")
         elif found is None:
             found = open_vectorized(data, root=self.study.data_cache,
-                                    report=self.report)
+                                    report=report)
         self._vectorized[key] = found  # now the most recent
         while len(self._vectorized) > KEEP_VECTORIZED:
             del self._vectorized[next(iter(self._vectorized))]

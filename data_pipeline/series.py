@@ -160,72 +160,88 @@ def read_ts(path: pathlib.Path, *, labelled: bool = True) -> SeriesSet:
         DataError: unreadable, a malformed header or line (named), a class
             the header does not declare, or no series.
     """
-    try:
-        handle = open(path, encoding="utf-8")
-    except OSError as e:
-        raise DataError(f"{path}: {e.strerror or e}") from None
     header: dict[str, str] = {}
     series, labels, targets = [], [], []
     in_data = False
-    with handle:
-        for number, line in enumerate(handle, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if not in_data:
-                if not line.startswith("@"):
-                    raise DataError(f"{path}:{number}: expected a header "
-                                    "line (@key value) or @data before the "
-                                    "series")
-                key, _, value = line[1:].partition(" ")
-                key = key.lower()
-                if key == "data":
-                    in_data = True
-                    classes, target = _ts_header(path, header, labelled)
-                else:
-                    header[key] = value.strip()
-                continue
-            fields = line.split(":")
-            if classes is None and target is None:
-                values = fields
+    for number, line in _lines(path):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not in_data:
+            if not line.startswith("@"):
+                raise DataError(f"{path}:{number}: expected a header "
+                                "line (@key value) or @data before the "
+                                "series")
+            key, _, value = line[1:].partition(" ")
+            key = key.lower()
+            if key == "data":
+                in_data = True
+                classes, target = _ts_header(path, header, labelled)
             else:
-                values, last = fields[:-1], fields[-1].strip()
-                if classes is not None:
-                    if last not in classes:
-                        raise DataError(
-                            f"{path}:{number}: class {last!r} is not among "
-                            f"the header's @classLabel "
-                            f"({' '.join(classes)})")
-                    labels.append(last)
-                else:
-                    targets.append(_number(last, path, str(number)))
-            if not values:
-                raise DataError(f"{path}:{number}: no values before the "
-                                "label")
-            dims = header.get("dimensions")
-            if dims is not None and dims.isdigit() and len(values) != int(
-                    dims):
-                raise DataError(f"{path}:{number}: {len(values)} channels; "
-                                f"the header says @dimensions {dims}")
-            channels = []
-            for channel in values:
-                if "(" in channel:
-                    raise DataError(f"{path}:{number}: time stamps are not "
-                                    "supported; expected plain values")
-                channels.append([_number(v, path, str(number))
-                                 for v in channel.split(",")])
-            lengths = {len(c) for c in channels}
-            if len(lengths) > 1:
-                raise DataError(f"{path}:{number}: channels of different "
-                                f"lengths ({sorted(lengths)}); expected one "
-                                "length per series")
-            series.append(np.asarray(channels, np.float32).T.copy())
+                header[key] = value.strip()
+            continue
+        fields = line.split(":")
+        if classes is None and target is None:
+            values = fields
+        else:
+            values, last = fields[:-1], fields[-1].strip()
+            if classes is not None:
+                if last not in classes:
+                    raise DataError(
+                        f"{path}:{number}: class {last!r} is not among "
+                        f"the header's @classLabel "
+                        f"({' '.join(classes)})")
+                labels.append(last)
+            else:
+                targets.append(_number(last, path, str(number)))
+        if not values:
+            raise DataError(f"{path}:{number}: no values before the "
+                            "label")
+        dims = header.get("dimensions")
+        if dims is not None and dims.isdigit() and len(values) != int(
+                dims):
+            raise DataError(f"{path}:{number}: {len(values)} channels; "
+                            f"the header says @dimensions {dims}")
+        channels = []
+        for channel in values:
+            if "(" in channel:
+                raise DataError(f"{path}:{number}: time stamps are not "
+                                "supported; expected plain values")
+            channels.append([_number(v, path, str(number))
+                             for v in channel.split(",")])
+        lengths = {len(c) for c in channels}
+        if len(lengths) > 1:
+            raise DataError(f"{path}:{number}: channels of different "
+                            f"lengths ({sorted(lengths)}); expected one "
+                            "length per series")
+        series.append(np.asarray(channels, np.float32).T.copy())
     if not in_data:
         raise DataError(f"{path}: no @data line; expected a UCR/UEA .ts "
                         "file")
     return _checked(path, series, labels if classes is not None else None,
                     targets if target is not None else None,
                     classes or (), header.get("problemname", ""))
+
+
+def _lines(path: pathlib.Path):
+    """`(number, line)` of a UTF-8 text file, decoded line by line (so a
+    bad byte's line is named).
+
+    Raises:
+        DataError: unreadable, or not UTF-8.
+    """
+    try:
+        handle = open(path, "rb")
+    except OSError as e:
+        raise DataError(f"{path}: {e.strerror or e}") from None
+    with handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                yield number, raw.decode("utf-8-sig" if number == 1
+                                         else "utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{path}:{number}: not UTF-8 text"
+                                ) from None
 
 
 def _ts_header(path, header: dict[str, str], labelled: bool):
@@ -320,21 +336,24 @@ def _is_number(value) -> bool:
 
 
 def _csv_rows(path: pathlib.Path) -> tuple[list[str], Iterable]:
+    """The header and `(line, row)` of each later row of a CSV file."""
+    lines = _lines(path)
+    reader = csv.reader(line for _, line in lines)
     try:
-        handle = open(path, newline="", encoding="utf-8")
-    except OSError as e:
-        raise DataError(f"{path}: {e.strerror or e}") from None
-    reader = csv.reader(handle)
-    header = next(reader, None)
+        header = next(reader, None)
+    except csv.Error as e:
+        raise DataError(f"{path}:1: {e}") from None
     if not header:
-        handle.close()
         raise DataError(f"{path}: empty; expected a header row")
-    return [h.strip() for h in header], _closing(reader, handle)
+    return [h.strip() for h in header], _numbered(path, reader)
 
 
-def _closing(reader, handle):
-    with handle:
-        yield from enumerate(reader, 2)
+def _numbered(path, reader):
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as e:
+        raise DataError(f"{path}:{reader.line_num}: {e}") from None
 
 
 def _filled(path, header: list[str], rows):

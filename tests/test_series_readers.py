@@ -163,3 +163,14 @@ def test_the_embedded_sets_as_the_archive_describes_them():
         140, 61)
     with pytest.raises(DataError, match="no embedded series set 'ecg'"):
         embedded_series("ecg")
+
+
+def test_bytes_that_are_not_utf8_name_the_file_and_line(tmp_path):
+    ts = tmp_path / "latin.ts"
+    ts.write_bytes(TS_HEADER.encode() + b"1,2:3,4:up\n\xe9,2:3,4:down\n")
+    with pytest.raises(DataError, match=r"latin\.ts:9: not UTF-8 text"):
+        read_series(ts)
+    wide = tmp_path / "latin.csv"
+    wide.write_bytes(b"label,t0\nyes,1\nno,\xe9\n")
+    with pytest.raises(DataError, match=r"latin\.csv:3: not UTF-8 text"):
+        read_series(wide, task="classification")

@@ -32,6 +32,9 @@ class Split:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def take(self, idx: np.ndarray) -> "Split":
+        return Split(texts=self.texts[idx], labels=self.labels[idx])
+
     def fingerprint(self) -> str:
         """A SHA-256 of the texts and labels in order: equal fingerprints
         mean the same split, so a number can be traced to its data."""

@@ -40,7 +40,8 @@ import numpy as np
 
 from data_pipeline.config import DataConfig, DataError
 
-# Embedded sets: preset name -> aeon's directory and file stem.
+# Embedded sets (the classification ones are sources and presets): name ->
+# aeon's directory and file stem.
 EMBEDDED = {
     "japanese_vowels": "JapaneseVowels",
     "basic_motions": "BasicMotions",
@@ -77,7 +78,7 @@ class SeriesSet:
 
     @property
     def lengths(self) -> np.ndarray:
-        return np.array([len(s) for s in self.series], np.int32)
+        return series_lengths(self.series)
 
     @property
     def task(self) -> str:
@@ -91,13 +92,18 @@ class SeriesSet:
         return pad_series(self.series, length)
 
 
+def series_lengths(series: Sequence[np.ndarray]) -> np.ndarray:
+    """Each series' steps, int32."""
+    return np.array([len(s) for s in series], np.int32)
+
+
 def pad_series(series: Sequence[np.ndarray], length: int | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
     """(values float32 [series, length, channels], lengths int32): each
     series right-padded with zeros to `length` (default: the longest), or
     cut to its first `length` steps; the lengths say which steps are real,
     so a zero in the data stays a value."""
-    lengths = np.array([len(s) for s in series], np.int32)
+    lengths = series_lengths(series)
     length = int(lengths.max()) if length is None else length
     values = np.zeros((len(series), length, series[0].shape[1]), np.float32)
     for row, one in enumerate(series):
@@ -531,7 +537,7 @@ class SeriesSplit:
 
     @property
     def lengths(self) -> np.ndarray:
-        return np.array([len(s) for s in self.series], np.int32)
+        return series_lengths(self.series)
 
     def take(self, idx: np.ndarray) -> "SeriesSplit":
         return SeriesSplit(series=self.series[idx], labels=self.labels[idx])
@@ -582,7 +588,7 @@ def load_series_splits(data: DataConfig) -> SeriesSplits:
         DataError: a file missing or malformed, a test split with a class
             or channel count the training file lacks, too few series.
     """
-    from data_pipeline.sources import _stratified_indices
+    from data_pipeline.sources import split_pool
 
     if data.source in EMBEDDED:
         train_path, test_path = embedded_series(data.source)
@@ -613,39 +619,16 @@ def load_series_splits(data: DataConfig) -> SeriesSplits:
         if test.channels != pool.channels:
             raise DataError(f"{test_path}: {test.channels} channels; "
                             f"{train_path} has {pool.channels}")
-    rng = np.random.default_rng(data.seed)
-
-    def capped(split: SeriesSplit) -> SeriesSplit:
-        n = data.max_examples
-        if not n or len(split) <= n:
-            return split
-        (idx, _) = _stratified_indices(split.labels, [n / len(split),
-                                                      1 - n / len(split)], rng)
-        return split.take(idx)
-
-    pool_split = capped(_split_of(pool, class_names))
-    test_split = None if test is None else capped(_split_of(test,
-                                                            class_names))
-    if test_split is None and data.test_split > 0:
-        rest, held = _stratified_indices(
-            pool_split.labels, [1 - data.test_split, data.test_split], rng)
-        pool_split, test_split = pool_split.take(rest), pool_split.take(held)
-    train_idx, val_idx = _stratified_indices(
-        pool_split.labels,
-        [1 - data.validation_split, data.validation_split], rng)
-    splits = SeriesSplits(
-        train=pool_split.take(train_idx),
-        validation=pool_split.take(val_idx),
-        test=test_split, class_names=class_names,
+    train, validation, test_split = split_pool(
+        _split_of(pool, class_names),
+        None if test is None else _split_of(test, class_names), data,
+        what="series", description=description)
+    lengths = pool.lengths
+    return SeriesSplits(
+        train=train, validation=validation, test=test_split,
+        class_names=class_names,
         description=(f"{description}: {pool.channels} channel(s), lengths "
-                     f"{int(pool.lengths.min())} to "
-                     f"{int(pool.lengths.max())}"))
-    for name in ("train", "validation"):
-        if len(getattr(splits, name)) == 0:
-            raise DataError(f"{description}: too few series for a {name} "
-                            "split; add series or change "
-                            "data.validation_split")
-    return splits
+                     f"{int(lengths.min())} to {int(lengths.max())}"))
 
 
 __all__ = ["EMBEDDED", "SeriesSet", "SeriesSplit", "SeriesSplits",

@@ -151,16 +151,45 @@ def _stratified_indices(labels: np.ndarray, fractions: Sequence[float],
     return [rng.permutation(np.concatenate(p)) for p in parts]
 
 
-def _take(split: Split, idx: np.ndarray) -> Split:
-    return Split(texts=split.texts[idx], labels=split.labels[idx])
-
-
-def _cap(split: Split, n: int, rng: np.random.Generator) -> Split:
+def _cap(split, n: int, rng: np.random.Generator):
     if not n or len(split) <= n:
         return split
     (idx, _) = _stratified_indices(split.labels, [n / len(split),
                                                   1 - n / len(split)], rng)
-    return _take(split, idx)
+    return split.take(idx)
+
+
+def split_pool(pool, test, config: DataConfig, *, what: str,
+               description: str) -> tuple:
+    """`(train, validation, test)` of a source's `pool` and its own
+    `test` (None: none), texts (`Split`) or series alike (anything with
+    `labels`, `take` and a length): both capped at `max_examples`, a
+    class-balanced sample; without a test set of its own, `test_split` of
+    the pool goes to test; then `validation_split` of the rest to
+    validation, class by class, all seeded by `config.seed`.
+
+    Raises:
+        DataError: too few `what` (e.g. "texts") for a training or
+            validation split.
+    """
+    rng = np.random.default_rng(config.seed)
+    pool = _cap(pool, config.max_examples, rng)
+    if test is not None:
+        test = _cap(test, config.max_examples, rng)
+    elif config.test_split > 0:
+        rest_idx, test_idx = _stratified_indices(
+            pool.labels, [1 - config.test_split, config.test_split], rng)
+        pool, test = pool.take(rest_idx), pool.take(test_idx)
+    train_idx, val_idx = _stratified_indices(
+        pool.labels,
+        [1 - config.validation_split, config.validation_split], rng)
+    train, validation = pool.take(train_idx), pool.take(val_idx)
+    for name, split in (("train", train), ("validation", validation)):
+        if len(split) == 0:
+            raise DataError(
+                f"{description}: too few {what} for a {name} split; "
+                f"add {what} or change data.validation_split")
+    return train, validation, test
 
 
 def load_splits(config: DataConfig) -> TextSplits:
@@ -188,31 +217,10 @@ def load_splits(config: DataConfig) -> TextSplits:
 
         return load_series_splits(config)
     labelled = SOURCES[config.source](config)
-    rng = np.random.default_rng(config.seed)
-    pool = _cap(labelled.pool, config.max_examples, rng)
-    test = labelled.test
-    if test is not None:
-        test = _cap(test, config.max_examples, rng)
-    elif config.test_split > 0:
-        rest_idx, test_idx = _stratified_indices(
-            pool.labels, [1 - config.test_split, config.test_split], rng)
-        pool, test = _take(pool, rest_idx), _take(pool, test_idx)
-    train_idx, val_idx = _stratified_indices(
-        pool.labels,
-        [1 - config.validation_split, config.validation_split], rng)
-    splits = TextSplits(
-        train=_take(pool, train_idx),
-        validation=_take(pool, val_idx),
-        test=test,
-        class_names=labelled.class_names,
-        description=labelled.description,
-        notes=labelled.notes,
-        stats=labelled.stats,
-    )
-    for name in ("train", "validation"):
-        if len(getattr(splits, name)) == 0:
-            raise DataError(
-                f"{labelled.description}: too few texts for a {name} split; "
-                "add texts or change data.validation_split"
-            )
-    return splits
+    train, validation, test = split_pool(
+        labelled.pool, labelled.test, config, what="texts",
+        description=labelled.description)
+    return TextSplits(train=train, validation=validation, test=test,
+                      class_names=labelled.class_names,
+                      description=labelled.description,
+                      notes=labelled.notes, stats=labelled.stats)

@@ -71,9 +71,11 @@ def run_preset(name: str, seeds: int, overrides: list[str],
         metrics = train_and_evaluate(config, workdir / f"{name}-seed{seed}",
                                      report=lambda line: None)
         runs.append(metrics)
-        print(f"{name} seed {seed}: test accuracy "
-              f"{metrics.test_accuracy:.4f}, best val accuracy "
-              f"{metrics.best_val_accuracy:.4f} at epoch "
+        test, value = metrics.test_figure
+        val = (f"best val RMSE {metrics.best_val_rmse:.4f}"
+               if metrics.regression
+               else f"best val accuracy {metrics.best_val_accuracy:.4f}")
+        print(f"{name} seed {seed}: {test} {value:.4f}, {val} at epoch "
               f"{metrics.best_epoch}/{metrics.epochs_run}, "
               f"{time.perf_counter() - started:.0f} s", flush=True)
     return runs
@@ -81,12 +83,18 @@ def run_preset(name: str, seeds: int, overrides: list[str],
 
 def summary(name: str, runs: list, anchors=ANCHORS, goals=GOALS
             ) -> list[str]:
-    tests = [100 * r.test_accuracy for r in runs]
+    """The preset's lines: test accuracy in % (a regression's test RMSE,
+    in its targets' units, lower better) over the seeds, beside the
+    anchors and the goal."""
+    regression = runs[0].regression
+    tests = [r.test_rmse if regression else 100 * r.test_accuracy
+             for r in runs]
+    unit = "" if regression else " %"
     spread = statistics.stdev(tests) if len(tests) > 1 else 0.0
     mean = statistics.mean(tests)
     lines = [
-        f"{name}: test accuracy {mean:.2f} % +/- {spread:.2f} "
-        f"(mean, sd of {len(runs)} seed(s): "
+        f"{name}: test {'RMSE' if regression else 'accuracy'} {mean:.2f}"
+        f"{unit} +/- {spread:.2f} (mean, sd of {len(runs)} seed(s): "
         + ", ".join(f"{t:.2f}" for t in tests) + ")",
         "  best epochs " + ", ".join(str(r.best_epoch) for r in runs)
         + f"; median wall time "
@@ -95,12 +103,13 @@ def summary(name: str, runs: list, anchors=ANCHORS, goals=GOALS
         "s per epoch",
     ]
     for anchor, figure in anchors.get(name, []):
-        lines.append(f"  {figure:5.1f} %  {anchor}")
+        lines.append(f"  {figure:5.2f}{unit}  {anchor}")
     if name in goals:
         goal = goals[name]
-        lines.append(f"  goal {goal:.1f} %: "
-                     + ("met" if mean >= goal else
-                        f"not met ({mean - goal:+.2f} points)"))
+        met = mean <= goal if regression else mean >= goal
+        lines.append(f"  goal {'<=' if regression else '>='} {goal:.2f}"
+                     f"{unit}: " + ("met" if met else
+                                    f"not met ({mean - goal:+.2f})"))
     return lines
 
 

@@ -6,13 +6,15 @@ import typing
 from typing import Literal
 
 Source = Literal["imdb", "rotten_tomatoes", "directory", "csv", "aclimdb",
-                 "japanese_vowels", "basic_motions", "series"]
+                 "japanese_vowels", "basic_motions", "tecator",
+                 "covid_3_month", "series"]
 SOURCE_NAMES: tuple[str, ...] = typing.get_args(Source)
 # The sources of numeric series (`data_pipeline.series`); the rest are text.
-SERIES_SOURCES = ("japanese_vowels", "basic_motions", "series")
+SERIES_SOURCES = ("japanese_vowels", "basic_motions", "tecator",
+                  "covid_3_month", "series")
 DecodeErrors = Literal["strict", "replace", "skip"]
-Task = Literal["classification"]
-Normalize = Literal["channel", "none"]
+Task = Literal["classification", "regression"]
+Normalize = Literal["channel", "series", "none"]
 
 # Where data is cached, and whether: they change no result.
 CACHE_FIELDS = ("cache", "cache_dir")
@@ -44,20 +46,27 @@ class DataConfig:
             `aclImdb/` root included); `csv` reads the file at `path`;
             `aclimdb` downloads `url` once into `cache_dir`. Numeric
             series (`data_pipeline.series`): `japanese_vowels` and
-            `basic_motions` are embedded UCR/UEA sets (with their own
-            test split); `series` reads the `.ts`, `.npz` or `.csv` file
-            at `path` (and its test split from `test_path`, if given).
+            `basic_motions` (classification), `tecator` and
+            `covid_3_month` (regression) are embedded UCR/UEA and TSER
+            sets (with their own test split); `series` reads the `.ts`,
+            `.npz` or `.csv` file at `path` (and its test split from
+            `test_path`, if given).
         path: directory or file for the `directory`, `csv` and `series`
             sources.
         test_path: `series`: a file of the same format holding the test
             split (as UCR/UEA ship `_TRAIN` and `_TEST`); none: the test
             split is `test_split` of `path`'s series.
         task: what a label is: `classification` (a class per text or
-            series).
+            series) or `regression` (a number per series; series
+            sources only).
         normalize: series: `channel` scales each channel to zero mean and
             unit variance with statistics of the training split's real
             steps only (padding left out), inside the model, so it takes
-            raw values; `none` feeds the values as they are.
+            raw values; `series` scales each series' channels by their
+            own mean and variance over its real steps (the archive's
+            "z-normalized" series: shape kept, level and scale dropped,
+            as where a spectrum's baseline drifts), also inside the model;
+            `none` feeds the values as they are.
         channels_first: series `.npz`: `X` is (series, channels, time).
         value_columns: series long CSV: the value columns (the channels),
             comma-separated; empty reads a wide CSV (one series per row).
@@ -125,9 +134,13 @@ class DataConfig:
                  "decode_errors", self.decode_errors,
                  "one of strict, replace, skip")
         _require(self.task in typing.get_args(Task), "task", self.task,
-                 "classification")
+                 "one of classification, regression")
+        _require(self.task == "classification" or self.kind == "series",
+                 "task", self.task, "classification for a text source "
+                 "(regression takes numeric series: source=series, or an "
+                 "embedded set)")
         _require(self.normalize in typing.get_args(Normalize), "normalize",
-                 self.normalize, "one of channel, none")
+                 self.normalize, "one of channel, series, none")
         _require(self.test_path is None or self.source == "series",
                  "test_path", self.test_path,
                  "none unless source='series' (the others split their own)")

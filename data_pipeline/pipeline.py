@@ -284,12 +284,13 @@ def bucketed_batches(lengths: np.ndarray, bounds: tuple[int, ...],
 def planned_dataset(gather, input_spec, *, examples: int, length: int,
                     lengths: np.ndarray | None,
                     bounds: tuple[int, ...] | None, batch_size: int,
-                    seed: int | None, epochs: ShuffleEpoch
-                    ) -> tf.data.Dataset:
+                    seed: int | None, epochs: ShuffleEpoch,
+                    label_dtype: tf.DType = tf.int32) -> tf.data.Dataset:
     """Batches planned in NumPy an epoch at a time: epoch `e`'s by an
     `rng` seeded with `(seed, e)` (no seed: a fixed order), each gathered
-    by `gather(rows, padded_length)` as `(inputs, int32 labels)`, inputs
-    as `input_spec` says (ids for texts, values and lengths for series).
+    by `gather(rows, padded_length)` as `(inputs, labels)`, inputs as
+    `input_spec` says (ids for texts, values and lengths for series),
+    labels of `label_dtype` (int32 classes, float32 regression targets).
     """
 
     def batches():
@@ -305,7 +306,7 @@ def planned_dataset(gather, input_spec, *, examples: int, length: int,
     steps = (-(-examples // batch_size) if bounds is None
              else bucketed_batches(lengths, bounds, batch_size))
     ds = tf.data.Dataset.from_generator(batches, output_signature=(
-        input_spec, tf.TensorSpec((None,), tf.int32)))
+        input_spec, tf.TensorSpec((None,), label_dtype)))
     # Said, Keras runs every batch of every epoch (and knows the steps).
     ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     return ds.prefetch(tf.data.AUTOTUNE)

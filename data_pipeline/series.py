@@ -24,8 +24,9 @@ line (or key) that is wrong:
 - Long CSV: one row per step, `id` and `time` columns, one or more value
   columns (the channels) and a label column constant within each id.
 
-The embedded data sets are UCR/UEA files shipped in aeon's wheel, read
-from the installed package without importing it (`embedded_series`).
+The embedded data sets are UCR/UEA and TSER (regression) archive files
+shipped in sktime's wheel, read from the installed package without
+importing it (`embedded_series`).
 """
 
 import csv
@@ -40,13 +41,16 @@ import numpy as np
 
 from data_pipeline.config import DataConfig, DataError
 
-# Embedded sets (the classification ones are sources and presets): name ->
-# aeon's directory and file stem.
+# Embedded sets (sources and presets): name -> sktime's directory and file
+# stem.
 EMBEDDED = {
     "japanese_vowels": "JapaneseVowels",
     "basic_motions": "BasicMotions",
+    "tecator": "Tecator",
     "covid_3_month": "Covid3Month",
 }
+# The package whose wheel ships them (as data files: never imported).
+EMBEDDED_PACKAGE = "sktime"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -464,18 +468,18 @@ def read_long_csv(path: pathlib.Path, *, task: str,
 
 def embedded_series(name: str) -> tuple[pathlib.Path, pathlib.Path]:
     """The shipped (train, test) `.ts` files of embedded set `name`, from
-    the installed aeon package (not imported).
+    the installed sktime package (not imported).
 
     Raises:
-        DataError: an unknown name, or aeon is not installed.
+        DataError: an unknown name, or sktime is not installed.
     """
     if name not in EMBEDDED:
         raise DataError(f"no embedded series set {name!r}; expected one of "
                         f"{', '.join(EMBEDDED)}")
-    spec = importlib.util.find_spec("aeon")
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise DataError(f"the {name} data ships in the aeon package: pip "
-                        "install 'rnntune[series]'")
+        raise DataError(f"the {name} data ships in the {EMBEDDED_PACKAGE} "
+                        "package: pip install 'rnntune[series]'")
     stem = EMBEDDED[name]
     root = pathlib.Path(next(iter(spec.submodule_search_locations)))
     folder = root / "datasets" / "data" / stem
@@ -527,10 +531,11 @@ def read_series(path: pathlib.Path, *, task: str | None = None,
 
 @dataclasses.dataclass(frozen=True)
 class SeriesSplit:
-    """Series with integer labels indexing `SeriesSplits.class_names`."""
+    """Series with integer labels indexing `SeriesSplits.class_names`
+    (classification) or float32 targets (regression)."""
 
     series: np.ndarray  # object array of float32 [time, channels]
-    labels: np.ndarray  # int32
+    labels: np.ndarray  # int32, or float32 targets
 
     def __len__(self) -> int:
         return len(self.series)
@@ -549,7 +554,9 @@ class SeriesSplit:
         for series, label in zip(self.series, self.labels):
             digest.update(np.asarray(series.shape, np.int64).tobytes())
             digest.update(np.ascontiguousarray(series, np.float32).tobytes())
-            digest.update(int(label).to_bytes(8, "little", signed=True))
+            digest.update(
+                np.float64(label).tobytes() if self.labels.dtype.kind == "f"
+                else int(label).to_bytes(8, "little", signed=True))
         return digest.hexdigest()
 
 
@@ -571,9 +578,12 @@ class SeriesSplits:
 
 
 def _split_of(found: SeriesSet, class_names: Sequence[str]) -> SeriesSplit:
-    index = {name: i for i, name in enumerate(class_names)}
     series = np.empty(len(found), dtype=object)
     series[:] = found.series
+    if found.targets is not None:
+        return SeriesSplit(series=series,
+                           labels=found.targets.astype(np.float32))
+    index = {name: i for i, name in enumerate(class_names)}
     return SeriesSplit(series=series, labels=np.array(
         [index[label] for label in found.labels], np.int32))
 
@@ -592,8 +602,8 @@ def load_series_splits(data: DataConfig) -> SeriesSplits:
 
     if data.source in EMBEDDED:
         train_path, test_path = embedded_series(data.source)
-        description = (f"{EMBEDDED[data.source]} (UCR/UEA, embedded from "
-                       "aeon)")
+        description = (f"{EMBEDDED[data.source]} (embedded from "
+                       f"{EMBEDDED_PACKAGE})")
     else:
         train_path = pathlib.Path(data.path).expanduser()
         test_path = (pathlib.Path(data.test_path).expanduser()
@@ -611,11 +621,12 @@ def load_series_splits(data: DataConfig) -> SeriesSplits:
     pool = read(train_path)
     test = read(test_path) if test_path is not None else None
     class_names = pool.class_names
-    if test is not None:
+    if test is not None and test.labels is not None:
         unknown = sorted(set(test.labels) - set(class_names))
         if unknown:
             raise DataError(f"{test_path}: class {unknown[0]!r} is not among "
                             f"{train_path}'s ({', '.join(class_names)})")
+    if test is not None:
         if test.channels != pool.channels:
             raise DataError(f"{test_path}: {test.channels} channels; "
                             f"{train_path} has {pool.channels}")

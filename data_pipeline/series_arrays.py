@@ -43,12 +43,17 @@ class SeriesArrays:
     Attributes:
         values: split name -> float32 [series, steps, channels], raw
             (the model normalizes), padding at the end.
-        labels: split name -> int32 [series].
+        labels: split name -> int32 [series] class indices, or float32
+            targets (regression).
         lengths: split name -> real steps of each series, int32.
         info: what the run records about the data.
         mean, variance: float32 [channels], of the training split's real
-            steps (`channel_statistics`); 0 and 1 with
-            `data.normalize=none`.
+            steps (`channel_statistics`); 0 and 1 unless
+            `data.normalize=channel`.
+        target_mean, target_std: regression: of the training split's
+            targets (the model's output layer is scaled by them, so it
+            starts at the right scale and predicts raw values); 0 and 1
+            for classification.
     """
 
     values: dict[str, np.ndarray]
@@ -57,6 +62,8 @@ class SeriesArrays:
     info: DataInfo
     mean: np.ndarray
     variance: np.ndarray
+    target_mean: float = 0.0
+    target_std: float = 1.0
 
     kind = "series"
 
@@ -103,10 +110,15 @@ class SeriesArrays:
         else:
             mean = np.zeros(splits.channels, np.float32)
             variance = np.ones(splits.channels, np.float32)
+        targets = {}
+        if splits.train.labels.dtype.kind == "f":  # regression
+            train = splits.train.labels.astype(np.float64)
+            targets = {"target_mean": float(train.mean()),
+                       "target_std": float(train.std()) or 1.0}
         return cls(values=values,
                    labels={n: s.labels for n, s in named.items()},
                    lengths=lengths, info=DataInfo.of(splits), mean=mean,
-                   variance=variance)
+                   variance=variance, **targets)
 
     def dataset(self, name: str, *, global_batch_size: int, shuffle: bool,
                 seed: int, bucket: bool = False,
@@ -120,7 +132,7 @@ class SeriesArrays:
         def gather(rows, padded):
             return ({"values": values[rows, :padded],
                      "lengths": np.minimum(lengths[rows], padded)},
-                    np.asarray(labels[rows], dtype=np.int32))
+                    labels[rows])
 
         width = None if bucket else self.sequence_length
         spec = {"values": tf.TensorSpec((None, width, self.channels),
@@ -131,7 +143,8 @@ class SeriesArrays:
             length=self.sequence_length, lengths=lengths,
             bounds=self.bucket_bounds if bucket else None,
             batch_size=global_batch_size, seed=seed if shuffle else None,
-            epochs=epochs or ShuffleEpoch())
+            epochs=epochs or ShuffleEpoch(),
+            label_dtype=tf.as_dtype(labels.dtype))
 
 
 __all__ = ["SeriesArrays", "channel_statistics"]

@@ -141,8 +141,11 @@ SOURCES: dict[str, Callable[[DataConfig], Labelled]] = {
 
 def _stratified_indices(labels: np.ndarray, fractions: Sequence[float],
                         rng: np.random.Generator) -> list[np.ndarray]:
-    """Splits indices class by class so every part keeps the class mix."""
+    """Splits indices class by class so every part keeps the class mix
+    (regression targets, floats, are one group: a plain random split)."""
     parts = [[] for _ in fractions]
+    if labels.dtype.kind == "f":
+        labels = np.zeros(len(labels), np.int8)
     for label in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == label))
         bounds = np.round(np.cumsum(fractions) * len(idx)).astype(int)

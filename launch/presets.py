@@ -104,6 +104,28 @@ def basic_motions() -> Config:
     )
 
 
+def tecator() -> Config:
+    """Regression of univariate series (TSER Tecator: the near-infrared
+    absorbance spectrum of a meat sample, 100 wavelengths, and its fat
+    content in percent; 172 training and 43 test samples as shipped): a
+    bidirectional GRU of 64 units mean-pooled over the spectrum, each
+    spectrum standardized by its own mean and variance inside the model
+    (its shape, not its baseline, tells the fat content), a linear output
+    scaled to the training targets, mean squared error, a cosine schedule
+    over 150 epochs, the epoch chosen by validation loss (the lowest mean
+    validation loss of 3 seeds among a constant rate with early stopping,
+    a plateau schedule and this: README, Presets)."""
+    return Config(
+        data=DataConfig(source="tecator", task="regression",
+                        normalize="series", sequence_length=100,
+                        validation_split=0.2),
+        model=ModelConfig(cell="gru", units=64, num_layers=1,
+                          bidirectional=True, pooling="mean"),
+        train=TrainConfig(epochs=150, batch_size=16, learning_rate=3e-3,
+                          lr_schedule="cosine", objective="val_loss"),
+    )
+
+
 # The twin's data budget: examples x tokens per example, so that short texts
 # get more examples for the same seconds.
 SMOKE_TOKENS = 300_000
@@ -169,6 +191,10 @@ PRESETS: dict[str, tuple[str, Callable[[], Config]]] = {
                       "BiGRU 64 mean-pooled, channels normalized in the "
                       "model, epoch chosen by validation loss",
                       basic_motions),
+    "tecator": ("numeric series regression (fat content from a 100-step "
+                "spectrum): each spectrum standardized, BiGRU 64 "
+                "mean-pooled, linear output, mean squared error, cosine "
+                "over 150 epochs", tecator),
 }
 
 

@@ -133,6 +133,10 @@ def cmd_predict(args) -> int:
         inputs = np.asarray(texts, dtype=object)
         shown = [t if len(t) <= 60 else t[:57] + "..." for t in texts]
     probs = model.predict(inputs, verbose=0)
+    if model.name.endswith("_regressor"):  # one number per series
+        for text, value in zip(shown, probs[:, 0]):
+            print(f"{float(value):.6g}\t{text}")
+        return 0
     names = (labels_path.read_text(encoding="utf-8").split()
              if labels_path.exists() else None)
     for text, p, index in zip(shown, probs, predicted_labels(probs)):
@@ -195,8 +199,9 @@ def add_commands(sub) -> None:
                    help="comma-separated cell types; default all")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("predict", help="label raw texts (or numeric series) "
-                       "with a saved model")
+    p = sub.add_parser("predict", help="label raw texts (or numeric series; "
+                       "a regression model gives a number per series) with "
+                       "a saved model")
     p.add_argument("--model", required=True, help="a run's model.keras")
     p.add_argument("--file", help="read texts from FILE, one per line; for "
                    "a series model, the series of a .ts, .npz or .csv file")

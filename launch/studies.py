@@ -78,6 +78,7 @@ class StudyOptions:
         given = {name: value for name, value in self.study.items()
                  if value is not None}
         given.setdefault("max_epochs", base.train.epochs)
+        given.setdefault("objective", base.train.objective)
         return spec_class(base=base, space=get_space(self.space), **given)
 
     def argv(self) -> list[str]:

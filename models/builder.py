@@ -14,7 +14,8 @@ import keras
 import numpy as np
 
 from models.config import ModelConfig
-from models.layers import AttentionPooling1D, LengthMask, MaskedMaxPooling1D
+from models.layers import (AttentionPooling1D, LengthMask,
+                           MaskedMaxPooling1D, SeriesStandardization)
 
 CELLS = {
     "simple_rnn": keras.layers.SimpleRNN,
@@ -64,7 +65,9 @@ def build_model(config: ModelConfig, *, vocab_size: int,
 
 def build_series_model(config: ModelConfig, *, channels: int,
                        num_classes: int, mean: np.ndarray,
-                       variance: np.ndarray) -> keras.Model:
+                       variance: np.ndarray,
+                       target: tuple[float, float] = (0.0, 1.0),
+                       standardize_series: bool = False) -> keras.Model:
     """Normalization, the length mask, stacked recurrent layers, a dense
     head and the output, on raw values: the model a run exports.
 
@@ -72,35 +75,50 @@ def build_series_model(config: ModelConfig, *, channels: int,
         config: the architecture (`embedding_*` and `mask_zero` apply to
             texts only: series are always masked, from their lengths).
         channels: values per step.
-        num_classes: 2 gives one sigmoid unit, more give a softmax.
+        num_classes: 2 gives one sigmoid unit, more give a softmax; 0 a
+            regression (one linear unit, scaled by `target`).
         mean, variance: each channel's, of the training split's real
             steps (`data_pipeline.series_arrays`); inside the model, so it
             takes raw values.
+        target: regression: the training targets' (mean, standard
+            deviation); the linear unit's output is scaled and shifted by
+            them, so the model starts near the targets' scale and
+            predicts raw values.
+        standardize_series: scale each series' channels by their own
+            mean and variance first (`SeriesStandardization`).
 
     Returns:
         An uncompiled functional model from `{"values": float32[batch,
         steps, channels], "lengths": int32[batch]}` (any number of steps;
         a series' steps past its length are padding, masked) to
-        probabilities.
+        probabilities, or to float32[batch, 1] values (regression).
     """
-    if num_classes < 2:
-        raise ValueError(f"num_classes={num_classes}: expected >= 2")
+    if num_classes < 2 and num_classes != 0:
+        raise ValueError(f"num_classes={num_classes}: expected >= 2, or 0 "
+                         "for a regression")
     values = keras.Input(shape=(None, channels), dtype="float32",
                          name="values")
     lengths = keras.Input(shape=(), dtype="int32", name="lengths")
+    x = values
+    if standardize_series:
+        x = SeriesStandardization(name="series_standardization")(
+            [x, lengths])
     x = keras.layers.Normalization(
         axis=-1, mean=np.asarray(mean, np.float32),
         variance=np.asarray(variance, np.float32),
-        name="normalization")(values)
+        name="normalization")(x)
     x = LengthMask(name="length_mask")([x, lengths])
+    kind = "regressor" if num_classes == 0 else "classifier"
     return keras.Model({"values": values, "lengths": lengths},
-                       _stack_and_head(config, x, num_classes),
-                       name=f"{config.cell}_series_classifier")
+                       _stack_and_head(config, x, num_classes, target),
+                       name=f"{config.cell}_series_{kind}")
 
 
-def _stack_and_head(config: ModelConfig, x, num_classes: int):
+def _stack_and_head(config: ModelConfig, x, num_classes: int,
+                    target: tuple[float, float] = (0.0, 1.0)):
     """The recurrent stack over `x` (masked or not), its pooling, dropout,
-    head and output layer: the output tensor."""
+    head and output layer (`num_classes` 0: a linear unit scaled by
+    `target`'s mean and standard deviation): the output tensor."""
     cell = CELLS[config.cell]
     last = config.num_layers - 1
     for i, units in enumerate(config.layer_units):
@@ -120,6 +138,12 @@ def _stack_and_head(config: ModelConfig, x, num_classes: int):
         x = keras.layers.Dense(config.head_units, activation="relu",
                                name="head")(x)
     # float32 whatever the policy: probabilities and the loss stay exact.
+    if num_classes == 0:
+        x = keras.layers.Dense(1, dtype="float32", name="output")(x)
+        mean, std = target
+        return keras.layers.Rescaling(scale=std, offset=mean,
+                                      dtype="float32",
+                                      name="target_scale")(x)
     if num_classes == 2:
         return keras.layers.Dense(1, activation="sigmoid", dtype="float32",
                                   name="output")(x)

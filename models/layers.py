@@ -118,3 +118,27 @@ class LengthMask(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="rnntune")
+class SeriesStandardization(keras.layers.Layer):
+    """Each series' channels to zero mean and unit variance over its own
+    real steps: `[values, lengths]` in, standardized values out (padding
+    stays zero). What the UCR/UEA archive's "z-normalized" series are:
+    the shape of a series, not its level or scale, as where a spectrum's
+    baseline shifts from sample to sample. A constant channel becomes 0."""
+
+    def call(self, inputs):
+        values, lengths = inputs
+        steps = ops.cumsum(ops.ones_like(values[..., :1], dtype="int32"),
+                           axis=1) - 1
+        real = ops.cast(steps < ops.reshape(ops.cast(lengths, "int32"),
+                                            (-1, 1, 1)), values.dtype)
+        count = ops.maximum(ops.sum(real, axis=1, keepdims=True), 1.0)
+        mean = ops.sum(values * real, axis=1, keepdims=True) / count
+        centred = (values - mean) * real
+        variance = ops.sum(centred * centred, axis=1, keepdims=True) / count
+        return centred / ops.sqrt(variance + 1e-12)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]

@@ -138,9 +138,20 @@ def test_argv_gives_the_same_options_back(extra):
 
 
 def test_argv_leaves_defaults_out():
-    _, args = _parse(StudyOptions, [*STUDY, "--seed", "0", "--objective",
-                                    "val_accuracy"])
+    _, args = _parse(StudyOptions, [*STUDY, "--seed", "0",
+                                    "--max-consecutive-failures", "3"])
     assert StudyOptions.from_args(args).argv() == STUDY
+
+
+def test_the_objective_defaults_to_the_presets():
+    # A default the preset decides is kept when given: another preset's
+    # may differ.
+    _, args = _parse(StudyOptions, [*STUDY, "--preset", "basic_motions"])
+    assert StudyOptions.from_args(args).spec("tune").objective == "val_loss"
+    _, args = _parse(StudyOptions, [*STUDY, "--objective", "val_accuracy"])
+    given = StudyOptions.from_args(args)
+    assert given.argv() == [*STUDY, "--objective", "val_accuracy"]
+    assert given.spec("tune").objective == "val_accuracy"
 
 
 def test_cluster_defaults_are_the_specs_own():

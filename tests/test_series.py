@@ -209,3 +209,22 @@ def test_many_classes_with_label_smoothing_train_and_resume(tmp_path):
         "train.label_smoothing": 0.1, "train.epochs": 2})
     metrics = train_and_evaluate(config, tmp_path, report=lambda _: None)
     assert metrics.epochs_run == 2 and np.isfinite(metrics.test_loss)
+
+
+def test_uneven_test_classes_get_a_balanced_accuracy(series_run):
+    # JapaneseVowels' shipped test split holds 29 to 88 series a class.
+    run, config, metrics = series_run
+    splits = load_series_splits(config.data)
+    model = keras.models.load_model(run.model_path)
+    values, lengths = splits.test.series, splits.test.lengths
+    padded = np.zeros((len(values), 29, 12), np.float32)
+    for i, series in enumerate(values):
+        padded[i, :len(series)] = series
+    predicted = model.predict({"values": padded, "lengths": lengths},
+                              verbose=0).argmax(axis=1)
+    labels = splits.test.labels
+    recalls = [np.mean(predicted[labels == c] == c)
+               for c in np.unique(labels)]
+    assert metrics.test_accuracy == pytest.approx(np.mean(predicted
+                                                          == labels))
+    assert metrics.test_balanced_accuracy == pytest.approx(np.mean(recalls))

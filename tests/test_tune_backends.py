@@ -381,3 +381,20 @@ def test_a_ray_study_on_series_reads_them_in_each_trial(local_ray,
         run_study(tmp_path / "shipped", spec, report=lambda _: None,
                   runtime=Runtime(ship_data=True))
     assert not (tmp_path / "shipped").exists()  # refused before writing
+
+
+def test_a_ray_study_schedules_a_regression_on_validation_mae(local_ray,
+                                                              tmp_path):
+    # ASHA reads `val_mae` from each epoch's report.
+    from launch.presets import get_preset
+
+    base = get_preset("tecator", smoke=True)
+    space = {"model.cell": {"choice": ["gru", "lstm"]}}
+    spec = study_spec(base, space, backend="ray", algorithm="asha",
+                      max_trials=2, max_epochs=2, objective="val_mae")
+    best = run_study(tmp_path, spec, report=lambda _: None)
+    rows = json.loads((tmp_path / "trials.json").read_text())
+    assert {r["status"] for r in rows} <= {"completed", "stopped early"}
+    assert all(r["best_objective"] == r["best_val_mae"] for r in rows)
+    assert best["test_rmse"] > 0
+    assert (tmp_path / "best" / "model.keras").is_file()

@@ -86,3 +86,37 @@ def test_onset_and_verdict_never_disagree():
         figures = analyze(rows, num_classes=2)
         assert figures["verdict"] == word
         assert figures["overfit_onset_epoch"] is None
+
+
+def regression_curve(train_loss, val_loss):
+    nan = math.nan
+    return [{"epoch": i + 1, "accuracy": nan, "val_accuracy": nan,
+             "loss": loss, "val_loss": val}
+            for i, (loss, val) in enumerate(zip(train_loss, val_loss))]
+
+
+def test_a_regression_is_judged_on_its_loss():
+    from tuning.trial.verdict import analyze, overfit_onset
+
+    # Train-mean predictor's loss 100: a train loss of 95 learned little.
+    word, reason = judge(regression_curve([120, 98, 95], [121, 99, 96]),
+                         num_classes=0, baseline_loss=100)
+    assert word == "underfitting"
+    assert "R^2 0.050 < 0.10" in reason
+    # Validation loss 1.8 times the training loss: a gap of +0.80.
+    rows = regression_curve([50, 20, 10, 5], [52, 25, 12, 9])
+    word, reason = judge(rows, num_classes=0, baseline_loss=100)
+    assert word == "overfitting"
+    assert "validation / train loss - 1 +0.8000 > 0.5" in reason
+    assert overfit_onset(rows, num_classes=0, baseline_loss=100) == 4
+    word, _ = judge(regression_curve([50, 20, 10], [52, 22, 12]),
+                    num_classes=0, baseline_loss=100)
+    assert word == "healthy"
+    figures = analyze(rows, num_classes=0, objective="val_loss",
+                      baseline_loss=100)
+    assert figures["final_gap"] == pytest.approx(0.8)
+    assert math.isnan(figures["final_accuracy_gap"])
+    # Without a baseline, no underfitting rule: judged on the gap alone.
+    word, _ = judge(regression_curve([120, 98, 95], [121, 99, 96]),
+                    num_classes=0)
+    assert word == "healthy"

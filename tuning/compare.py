@@ -29,9 +29,19 @@ from tuning.trial.train import train_and_evaluate
 from tuning.trial.verdict import best_first
 from tuning.trial.workdir import finished_metrics, lock_workdir
 
-COLUMNS = ("cell", "parameters", "best_val_accuracy", "best_epoch",
-           "final_train_accuracy", "final_val_accuracy", "final_accuracy_gap",
-           "seconds_per_epoch", "verdict", "chosen", "test_accuracy")
+# The table's columns, by `data.task`.
+COLUMNS = {
+    "classification": (
+        "cell", "parameters", "best_val_accuracy", "best_epoch",
+        "final_train_accuracy", "final_val_accuracy", "final_accuracy_gap",
+        "seconds_per_epoch", "verdict", "chosen", "test_accuracy",
+        "test_balanced_accuracy"),
+    "regression": (
+        "cell", "parameters", "best_val_loss", "best_val_mae",
+        "best_val_rmse", "best_epoch", "final_train_loss", "final_val_loss",
+        "final_loss_gap", "seconds_per_epoch", "verdict", "chosen",
+        "test_loss", "test_mae", "test_rmse"),
+}
 
 
 def compare_cells(config: Config, cells: Sequence[str],
@@ -51,7 +61,7 @@ def compare_cells(config: Config, cells: Sequence[str],
         status: receives a live line within each epoch (a terminal's).
 
     Returns:
-        One row per cell with the `COLUMNS` keys.
+        One row per cell with the `COLUMNS` keys of its task.
 
     Raises:
         ConfigError, DataError, WorkdirError: before anything is written.
@@ -75,6 +85,7 @@ def _compare(config, cells, workdir, *, strategy, report,
            f", validation {data.examples('validation')}, test "
            f"{data.examples('test') if 'test' in data.labels else 0}")
     started = time.perf_counter()
+    columns = COLUMNS[config.data.task]
     rows, results = [], {}
     for k, (cell, cell_config) in enumerate(configs.items(), start=1):
         prefix = f"[{k}/{len(cells)} {cell}]"
@@ -95,14 +106,14 @@ def _compare(config, cells, workdir, *, strategy, report,
                     title=f"{cell}: train vs validation")
         results[cell] = metrics
         figures = metrics.to_dict()
-        rows.append({"cell": cell, **{c: figures[c] for c in COLUMNS[1:]
+        rows.append({"cell": cell, **{c: figures[c] for c in columns[1:]
                                       if c in figures}})
         cell_report(f"done: verdict {metrics.verdict} "
                     f"({metrics.verdict_reason})")
     choose(rows, results, configs, workdir, data,
            objective=config.train.objective, report=report)
     table = io.StringIO()
-    writer = csv.DictWriter(table, fieldnames=COLUMNS)
+    writer = csv.DictWriter(table, fieldnames=columns)
     writer.writeheader()
     writer.writerows(rows)
     write_atomic(workdir / "comparison.csv", table.getvalue())
@@ -115,10 +126,11 @@ def choose(rows: list[dict], results: dict[str, RunMetrics],
            objective: str, report: Report) -> None:
     """Marks the row of the cell with the best validation objective (of
     its `results`, the metrics by cell) `chosen` and gives it, and it
-    alone, a test accuracy: the test split judges the choice and never
+    alone, test figures: the test split judges the choice and never
     makes it."""
+    tests = [c for c in rows[0] if c.startswith("test_")] if rows else []
     for row in rows:
-        row["chosen"], row["test_accuracy"] = False, math.nan
+        row.update(chosen=False, **dict.fromkeys(tests, math.nan))
     ranked = best_first(
         [r for r in rows if not results[r["cell"]].diverged], objective,
         lambda r: results[r["cell"]].best_objective)
@@ -127,15 +139,32 @@ def choose(rows: list[dict], results: dict[str, RunMetrics],
     best = ranked[0]
     best["chosen"] = True
     cell = best["cell"]
-    best["test_accuracy"] = train_and_evaluate(
+    metrics = train_and_evaluate(
         configs[cell], workdir / cell, vectorized=data, evaluate_test=True,
-        report=lambda line: None).test_accuracy
-    report(f"chosen by best {objective}: {best['cell']}, test accuracy "
-           f"{best['test_accuracy']:.4f} (held out: it chose nothing)")
+        report=lambda line: None)
+    best.update({c: getattr(metrics, c) for c in tests})
+    name, value = metrics.test_figure
+    report(f"chosen by best {objective}: {best['cell']}, {name} "
+           f"{value:.4f} (held out: it chose nothing)")
 
 
 def format_comparison(rows: Sequence[dict]) -> str:
     """The comparison as an aligned text table."""
+    if rows and "test_rmse" in rows[0]:  # a regression
+        return format_table(
+            ("cell", "params", "best val loss", "val MAE", "val RMSE",
+             "best epoch", "train loss", "val loss", "val/train", "s/epoch",
+             "verdict", "test RMSE", "test MAE"),
+            [[r["cell"], f"{r['parameters']:,}", f"{r['best_val_loss']:.4g}",
+              f"{r['best_val_mae']:.4g}", f"{r['best_val_rmse']:.4g}",
+              str(r["best_epoch"]), f"{r['final_train_loss']:.4g}",
+              f"{r['final_val_loss']:.4g}",
+              (f"{r['final_val_loss'] / r['final_train_loss']:.2f}x"
+               if r["final_train_loss"] > 0 else "-"),
+              f"{r['seconds_per_epoch']:.2f}", r["verdict"],
+              f"{r['test_rmse']:.4g} (chosen)" if r["chosen"] else "-",
+              f"{r['test_mae']:.4g}" if r["chosen"] else "-"]
+             for r in rows]) + "\n"
     return format_table(
         ("cell", "params", "best val acc", "best epoch", "train acc",
          "val acc", "gap", "s/epoch", "verdict", "test acc"),
@@ -144,5 +173,15 @@ def format_comparison(rows: Sequence[dict]) -> str:
           f"{r['final_val_accuracy']:.4f}",
           format(r["final_accuracy_gap"], GAP),
           f"{r['seconds_per_epoch']:.2f}", r["verdict"],
-          f"{r['test_accuracy']:.4f} (chosen)" if r["chosen"] else "-"]
+          _test_accuracy(r) if r["chosen"] else "-"]
          for r in rows]) + "\n"
+
+
+def _test_accuracy(row: dict) -> str:
+    """The chosen cell's test accuracy, with the balanced accuracy where
+    the classes are uneven enough for the two to differ."""
+    text = f"{row['test_accuracy']:.4f}"
+    balanced = row.get("test_balanced_accuracy", math.nan)
+    if abs(balanced - row["test_accuracy"]) >= 0.00005:
+        text += f" (balanced {balanced:.4f})"
+    return text + " (chosen)"

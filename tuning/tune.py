@@ -120,7 +120,8 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
         workdir.mkdir(parents=True, exist_ok=True)
         from tuning.study import hparams
 
-        hparams.write_experiment(workdir, spec.space)
+        hparams.write_experiment(workdir, spec.space,
+                                 task=spec.base.data.task)
         save_spec(workdir, spec)
         # Once per study (each trial's config.json has its own too).
         write_json(workdir / StudyDir.PROVENANCE,
@@ -155,9 +156,11 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
                        evaluate_chosen=tester.evaluate_chosen,
                        report=report)
     if best:
-        test = best["test_accuracy"]
+        name = ("test RMSE" if spec.base.data.task == "regression"
+                else "test accuracy")
+        test = best[name.replace(" ", "_").lower()]
         report(f"best: trial {best['trial_id']} ({spec.objective} "
-               f"{best[spec.objective]:.4f}), test accuracy "
+               f"{best[spec.objective]:.4f}), {name} "
                + ("-" if test is None else f"{test:.4f}")
                + " (held out: it chose nothing), model "
                f"{shlex.quote(str(StudyDir(workdir).best.model_path))}")

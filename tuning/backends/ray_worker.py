@@ -12,6 +12,7 @@ which sets Ray's environment first.
 """
 
 import json
+import math
 import pathlib
 import shutil
 from collections.abc import Mapping, Sequence
@@ -32,8 +33,8 @@ from tuning.trial.verdict import best_row
 # the trial it came from.
 STAGING = "ray_checkpoint"
 ORIGIN = "origin.json"
-EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy",
-              "accuracy_gap", "loss_gap", "seconds")
+EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "val_mae",
+              "val_rmse", "accuracy_gap", "loss_gap", "seconds")
 
 
 def node() -> str:
@@ -46,7 +47,8 @@ def epoch_result(rows: Sequence[Mapping[str, Any]], objective: str) -> dict:
     epoch's figures and the best so far."""
     last = rows[-1]
     best = best_row(rows, objective)
-    return {"epoch": last["epoch"], **{k: last[k] for k in EPOCH_KEYS},
+    return {"epoch": last["epoch"],
+            **{k: last.get(k, math.nan) for k in EPOCH_KEYS},
             "best_objective": best[objective], "best_epoch": best["epoch"],
             "node": node()}
 
@@ -57,6 +59,8 @@ def recorded_result(metrics: RunMetrics) -> dict:
             "accuracy": metrics.final_train_accuracy,
             "val_loss": metrics.final_val_loss,
             "val_accuracy": metrics.final_val_accuracy,
+            "val_mae": metrics.final_val_mae,
+            "val_rmse": metrics.final_val_rmse,
             "accuracy_gap": metrics.final_accuracy_gap,
             "loss_gap": metrics.final_loss_gap,
             "seconds": metrics.seconds_per_epoch,

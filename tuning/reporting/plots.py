@@ -6,7 +6,10 @@ from collections.abc import Mapping, Sequence
 
 def plot_curves(rows: Sequence[Mapping[str, float]], path: pathlib.Path, *,
                 title: str) -> None:
-    """Train against validation loss and accuracy per epoch, side by side."""
+    """Train against validation loss and accuracy (a regression's mean
+    absolute error) per epoch, side by side."""
+    import math
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -14,7 +17,10 @@ def plot_curves(rows: Sequence[Mapping[str, float]], path: pathlib.Path, *,
 
     epochs = [r["epoch"] for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    regression = bool(rows) and math.isnan(rows[0]["accuracy"]) and not \
+        math.isnan(rows[0].get("mae", math.nan))
+    for ax, metric in zip(axes, ("loss", "mae" if regression
+                                 else "accuracy")):
         ax.plot(epochs, [r[metric] for r in rows], "o-", label="train")
         ax.plot(epochs, [r[f"val_{metric}"] for r in rows], "o-",
                 label="validation")

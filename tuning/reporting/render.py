@@ -27,33 +27,44 @@ RUN_HEADERS = ("run", "status", "verdict", "best val acc", "best ep",
                "gap@best", "gap@end", "overfit from", "gap slope")
 
 
-def _run_headers(objective: str) -> tuple[str, ...]:
-    """`RUN_HEADERS`, with a column for an objective other than
-    validation accuracy (the runs are ranked by it)."""
-    if objective == "val_accuracy":
-        return RUN_HEADERS
-    return (*RUN_HEADERS[:3], f"best {objective.replace('_', ' ')}",
-            *RUN_HEADERS[3:])
+# What a run is told by, by task: (report field, column heading). A
+# regression's gap is validation / train loss - 1 (`verdict.gap`).
+SCORES = {"classification": ("best_val_accuracy", "best val acc"),
+          "regression": ("best_val_rmse", "best val RMSE")}
 
 
-def _run_cells(e, objective: str) -> list[str]:
-    ranked_by = ([] if objective == "val_accuracy"
+def _run_headers(objective: str, task: str) -> tuple[str, ...]:
+    """`RUN_HEADERS` (with the task's score), with a column for an
+    objective other than that score (the runs are ranked by it)."""
+    field, heading = SCORES[task]
+    headers = (*RUN_HEADERS[:3], heading, *RUN_HEADERS[4:])
+    if objective == field.removeprefix("best_"):
+        return headers
+    return (*headers[:3], f"best {objective.replace('_', ' ')}",
+            *headers[3:])
+
+
+def _run_cells(e, objective: str, task: str) -> list[str]:
+    field = SCORES[task][0]
+    ranked_by = ([] if objective == field.removeprefix("best_")
                  else [_fmt(e["best_objective"], ".4f")])
     return [e["run"], e["status"], e["verdict"], *ranked_by,
-            _fmt(e["best_val_accuracy"], ".4f"), _fmt(e["best_epoch"]),
-            _fmt(e["accuracy_gap_at_best"], GAP),
-            _fmt(e["final_accuracy_gap"], GAP),
+            _fmt(e[field], ".4f"), _fmt(e["best_epoch"]),
+            _fmt(e["gap_at_best"], GAP), _fmt(e["final_gap"], GAP),
             _fmt(e["overfit_onset_epoch"]), _fmt(e["gap_slope"], GAP)]
 
 
 def format_text(report: dict, *, max_runs: int = 20) -> str:
     """The report for a terminal: runs, which settings overfit, top runs."""
-    objective = report["objective"]
+    objective, task = report["objective"], report.get("task",
+                                                      "classification")
+    field, heading = SCORES[task]
     entries = ranked_runs(report["runs"], objective)
     lines = [f"{report['workdir']}: {len(entries)} run(s)", ""]
     shown = entries[:max_runs]
-    lines.append(format_table(_run_headers(objective),
-                              [_run_cells(e, objective) for e in shown]))
+    lines.append(format_table(_run_headers(objective, task),
+                              [_run_cells(e, objective, task)
+                               for e in shown]))
     if len(entries) > max_runs:
         lines.append(f"... {len(entries) - max_runs} more in report.json")
     overfit = [e for e in entries if e["verdict"] == "overfitting"]
@@ -64,10 +75,10 @@ def format_text(report: dict, *, max_runs: int = 20) -> str:
             for e in overfit[:8]) if overfit else "")]
     for key, groups in report["groups"].items():
         lines += ["", f"by {key}:", format_table(
-            ("value", "runs", "overfitting", "mean best val acc",
+            ("value", "runs", "overfitting", f"mean {heading}",
              "mean final gap"),
             [[g["value"], str(g["runs"]), f"{g['overfitting_share']:.0%}",
-              _fmt(g["mean_best_val_accuracy"], ".4f"),
+              _fmt(g[f"mean_{field}"], ".4f"),
               _fmt(g["mean_final_gap"], GAP)] for g in groups])]
     if report.get("chosen"):
         lines += ["", _chosen_line(report["chosen"])]
@@ -76,9 +87,10 @@ def format_text(report: dict, *, max_runs: int = 20) -> str:
 
 
 def _chosen_line(chosen: dict) -> str:
-    return (f"chosen: {chosen['run']}, test accuracy "
-            f"{chosen['test_accuracy']:.4f} (the held-out test split, which "
-            "took part in no choice)")
+    name, value = (("test RMSE", chosen["test_rmse"]) if "test_rmse" in chosen
+                   else ("test accuracy", chosen["test_accuracy"]))
+    return (f"chosen: {chosen['run']}, {name} {value:.4f} (the held-out "
+            "test split, which took part in no choice)")
 
 
 def _png_base64(path: pathlib.Path) -> str:
@@ -88,8 +100,8 @@ def _png_base64(path: pathlib.Path) -> str:
 def plot_gap_vs_hyperparameters(report: dict, path: pathlib.Path) -> bool:
     """Final accuracy gap against each hyperparameter, one panel each."""
     keys = report["hyperparameters"]
-    points = [e for e in report["runs"]
-              if e.get("final_accuracy_gap") is not None]
+    regression = report.get("task") == "regression"
+    points = [e for e in report["runs"] if e.get("final_gap") is not None]
     if not keys or not points:
         return False
     import matplotlib
@@ -109,12 +121,15 @@ def plot_gap_vs_hyperparameters(report: dict, path: pathlib.Path) -> bool:
             names = sorted({json.dumps(x) for x in xs})
             xs = [names.index(json.dumps(x)) for x in xs]
             ax.set_xticks(range(len(names)), names, rotation=20)
-        ax.scatter(xs, [e["final_accuracy_gap"] for e in points],
+        ax.scatter(xs, [e["final_gap"] for e in points],
                    c=[colors.get(e["verdict"], "gray") for e in points])
-        ax.axhline(verdict.OVERFIT_GAP, color="tab:red", lw=0.8, ls="--")
+        ax.axhline(verdict.gap_threshold(0 if regression else 2),
+                   color="tab:red", lw=0.8, ls="--")
         ax.set_xlabel(key)
-        ax.set_ylabel("final train - val accuracy")
-    fig.suptitle("accuracy gap against hyperparameters (red: overfitting)")
+        ax.set_ylabel("final val / train loss - 1" if regression
+                      else "final train - val accuracy")
+    fig.suptitle(("loss" if regression else "accuracy")
+                 + " gap against hyperparameters (red: overfitting)")
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return True
@@ -148,21 +163,24 @@ def write_outputs(report: dict, workdir: str | pathlib.Path) -> dict:
 
 def _html(report, images, gap_png) -> str:
     esc = html.escape
-    objective = report["objective"]
+    objective, task = report["objective"], report.get("task",
+                                                      "classification")
+    field, heading = SCORES[task]
     entries = ranked_runs(report["runs"], objective)
     rows = "".join(
         f'<tr class="run" data-run="{esc(e["run"])}" '
         f'data-verdict="{esc(e["verdict"])}">'
-        + "".join(f"<td>{esc(c)}</td>" for c in _run_cells(e, objective))
+        + "".join(f"<td>{esc(c)}</td>"
+                  for c in _run_cells(e, objective, task))
         + "</tr>"
         for e in entries)
     groups = "".join(
         f"<h3>by {esc(key)}</h3><table><tr><th>value</th><th>runs</th>"
-        "<th>overfitting</th><th>mean best val acc</th><th>mean final gap"
+        f"<th>overfitting</th><th>mean {esc(heading)}</th><th>mean final gap"
         "</th></tr>" + "".join(
             f"<tr><td>{esc(g['value'])}</td><td>{g['runs']}</td>"
             f"<td>{g['overfitting_share']:.0%}</td>"
-            f"<td>{_fmt(g['mean_best_val_accuracy'], '.4f')}</td>"
+            f"<td>{_fmt(g[f'mean_{field}'], '.4f')}</td>"
             f"<td>{_fmt(g['mean_final_gap'], GAP)}</td></tr>"
             for g in groups) + "</table>"
         for key, groups in report["groups"].items())
@@ -176,7 +194,7 @@ def _html(report, images, gap_png) -> str:
         for run, png in images.items())
     chosen = (f'<p id="chosen">{esc(_chosen_line(report["chosen"]))}</p>'
               if report.get("chosen") else "")
-    headers = _run_headers(objective)
+    headers = _run_headers(objective, task)
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>rnntune report</title>
 <style>

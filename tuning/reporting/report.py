@@ -10,6 +10,7 @@ own reader; a study's results table adds statuses and hyperparameters.
 """
 
 import json
+import math
 import pathlib
 import statistics
 
@@ -48,17 +49,19 @@ def _series(logdir: pathlib.Path, tag: str) -> dict[int, float]:
 
 
 def read_curves(run: pathlib.Path) -> list[dict[str, float]]:
-    """Per-epoch train and validation loss and accuracy from the run's
-    TensorBoard files (`logs/train`, `logs/validation`)."""
+    """Per-epoch train and validation loss and accuracy (a regression's
+    mean absolute and root mean squared errors instead) from the run's
+    TensorBoard files (`logs/train`, `logs/validation`); a figure the run
+    does not record is NaN."""
     logs = RunDir(run).logs
-    series = {
-        "loss": _series(logs / "train", "epoch_loss"),
-        "accuracy": _series(logs / "train", "epoch_accuracy"),
-        "val_loss": _series(logs / "validation", "epoch_loss"),
-        "val_accuracy": _series(logs / "validation", "epoch_accuracy"),
-    }
-    steps = sorted(set.intersection(*(set(s) for s in series.values())))
-    return [{"epoch": step + 1, **{k: s[step] for k, s in series.items()}}
+    series = {f"{prefix}{name}": _series(logs / split, f"epoch_{name}")
+              for prefix, split in (("", "train"), ("val_", "validation"))
+              for name in ("loss", "accuracy", "mae", "rmse")}
+    recorded = [s for s in series.values() if s]
+    steps = sorted(set.intersection(*(set(s) for s in recorded))
+                   if recorded else ())
+    return [{"epoch": step + 1, **{k: s.get(step, math.nan)
+                                   for k, s in series.items()}}
             for step in steps]
 
 
@@ -73,8 +76,19 @@ def _flat_config(run: pathlib.Path) -> dict:
 
 
 def _num_classes(run: pathlib.Path) -> int:
+    """The run's classes (0: a regression, whose labels file is empty)."""
     labels = RunDir(run) / RunDir.LABELS
     return len(labels.read_text().split()) if labels.exists() else 2
+
+
+def _baseline_loss(run: pathlib.Path) -> float:
+    """A regression's train-mean predictor loss, as its run recorded it
+    (NaN if it did not)."""
+    try:
+        runtime = RunDir(run).read_record().get("runtime") or {}
+    except (OSError, ValueError):
+        return math.nan
+    return float(runtime.get("baseline_loss") or math.nan)
 
 
 def _study(workdir: pathlib.Path) -> tuple[StudySpec | None, dict]:
@@ -143,10 +157,14 @@ def build_report(workdir: str | pathlib.Path) -> dict:
         varying = list(spec.space.keys)
     objective = _objective(spec, configs)
     entries = []
+    tasks = set()
     for run in runs:
         rows = read_curves(run)
-        figures = verdict.analyze(rows, num_classes=_num_classes(run),
-                                  objective=objective)
+        num_classes = _num_classes(run)
+        tasks.add("regression" if num_classes == 0 else "classification")
+        figures = verdict.analyze(rows, num_classes=num_classes,
+                                  objective=objective,
+                                  baseline_loss=_baseline_loss(run))
         best = (verdict.best_row(rows, objective)
                 if figures["best_epoch"] is not None else None)
         row = table.get(run.name, {}) if spec else {}
@@ -174,14 +192,20 @@ def build_report(workdir: str | pathlib.Path) -> dict:
                 if row["status"] == "failed" else "unknown",
                 "verdict_reason": row.get("reason", ""),
                 "best_epoch": None, "best_val_accuracy": None,
-                "accuracy_gap_at_best": None, "final_accuracy_gap": None,
-                "overfit_onset_epoch": None, "gap_slope": None})
+                "best_val_rmse": None, "accuracy_gap_at_best": None,
+                "final_accuracy_gap": None, "gap_at_best": None,
+                "final_gap": None, "overfit_onset_epoch": None,
+                "gap_slope": None})
     kind = "study" if spec else ("compare" if len(runs) > 1 else "train")
-    return {"workdir": str(workdir), "kind": kind, "rules": verdict.RULES,
-            "objective": objective, "hyperparameters": varying,
-            "runs": entries, "groups": _groups(entries, varying),
+    task = ("regression" if tasks == {"regression"}
+            or (spec and spec.base.data.task == "regression")
+            else "classification")
+    return {"workdir": str(workdir), "kind": kind, "task": task,
+            "rules": verdict.RULES, "objective": objective,
+            "hyperparameters": varying, "runs": entries,
+            "groups": _groups(entries, varying, task),
             "top": _top(entries, objective),
-            "chosen": _chosen(workdir, kind, entries)}
+            "chosen": _chosen(workdir, kind, entries, task)}
 
 
 def _read_json(path: pathlib.Path):
@@ -191,10 +215,11 @@ def _read_json(path: pathlib.Path):
         return None
 
 
-def _chosen(workdir: pathlib.Path, kind: str, entries) -> dict | None:
-    """The chosen model and its test accuracy, the only test figure a
-    study or a comparison measures: `best/` of a study, the comparison's
-    chosen cell, or a training run itself."""
+def _chosen(workdir: pathlib.Path, kind: str, entries,
+            task: str) -> dict | None:
+    """The chosen model and its test accuracy (a regression's test RMSE),
+    the only test figure a study or a comparison measures: `best/` of a
+    study, the comparison's chosen cell, or a training run itself."""
     if kind == "study":
         study = StudyDir(workdir)
         info = _read_json(study.best / study.BEST_RECORD) or {}
@@ -207,10 +232,11 @@ def _chosen(workdir: pathlib.Path, kind: str, entries) -> dict | None:
     else:
         info = _read_json(RunDir(workdir).metrics_path) or {}
         run = entries[0]["run"] if entries else None
-    test = json_safe(info.get("test_accuracy"))
+    name = "test_rmse" if task == "regression" else "test_accuracy"
+    test = json_safe(info.get(name))
     if run is None or test is None:
         return None
-    return {"run": run, "test_accuracy": test}
+    return {"run": run, name: test}
 
 
 def ranked_runs(entries, objective: str) -> list[dict]:
@@ -225,7 +251,8 @@ def _top(entries, objective: str, n: int = 5) -> list[dict]:
     ranked = [e for e in ranked_runs(entries, objective)
               if e["best_objective"] is not None]
     return [{k: e[k] for k in ("run", "best_objective", "best_val_accuracy",
-                               "best_epoch", "final_accuracy_gap",
+                               "best_val_rmse", "best_epoch",
+                               "final_accuracy_gap", "final_gap",
                                "verdict", "hyperparameters")}
             for e in ranked[:n]]
 
@@ -243,9 +270,12 @@ def _bins(values: list) -> dict:
             for v in distinct}
 
 
-def _groups(entries, keys) -> dict[str, list[dict]]:
+def _groups(entries, keys, task: str = "classification"
+            ) -> dict[str, list[dict]]:
     """Per hyperparameter: per value (or range), the runs' verdicts, the
-    share that overfit, mean best validation accuracy and final gap."""
+    share that overfit, mean best validation accuracy (a regression's
+    RMSE) and final gap."""
+    score = "best_val_rmse" if task == "regression" else "best_val_accuracy"
     out = {}
     for key in keys:
         labels = _bins([e["hyperparameters"].get(key) for e in entries])
@@ -269,7 +299,7 @@ def _groups(entries, keys) -> dict[str, list[dict]]:
                          "verdicts": verdicts,
                          "overfitting_share": verdicts.get("overfitting", 0)
                          / len(members),
-                         "mean_best_val_accuracy": mean("best_val_accuracy"),
-                         "mean_final_gap": mean("final_accuracy_gap")})
+                         f"mean_{score}": mean(score),
+                         "mean_final_gap": mean("final_gap")})
         out[key] = sorted(rows, key=lambda r: -r["overfitting_share"])
     return out

@@ -11,7 +11,8 @@ from tuning.study.results import ResultsTable
 from tuning.study.spec import StudySpec
 from tuning.trial.config import Config
 from tuning.trial.files import json_safe, write_json
-from tuning.trial.run import RunDir, RunMetrics, StudyDir
+from tuning.trial.run import (TABLE_TEST_FIELDS, TEST_FIELDS, RunDir,
+                              RunMetrics, StudyDir)
 from tuning.trial.verdict import best_first
 
 
@@ -19,7 +20,7 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
                 *, evaluate_chosen: Callable[[str], RunMetrics],
                 report) -> dict | None:
     """Writes `best/`: the best trial's hparams and end-to-end model, and
-    the chosen model's test accuracy (the only one the study measures).
+    the chosen model's test figures (the only ones the study measures).
 
     Without `spec.retrain_best` the best trial that exported a model is
     taken (a trial a scheduler stopped has none). With it, the best
@@ -61,12 +62,13 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
     for name in (RunDir.MODEL, RunDir.LABELS):
         shutil.copy(model_from / name, staging.path)
     # The one test evaluation of the study: the chosen model's.
-    info["test_accuracy"] = json_safe(metrics.test_accuracy)
-    info["test_loss"] = json_safe(metrics.test_loss)
+    info.update({name: json_safe(getattr(metrics, name))
+                 for name in TEST_FIELDS[metrics.task]})
     write_json(staging / StudyDir.BEST_RECORD, info)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(staging.path, out)
-    mark_chosen(table, best["trial_id"], info["test_accuracy"])
+    mark_chosen(table, best["trial_id"], {
+        name: info.get(name) for name in TABLE_TEST_FIELDS})
     return info
 
 
@@ -94,13 +96,16 @@ def choose(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable
 
 
 def mark_chosen(table: ResultsTable, trial_id: str,
-                test_accuracy: float | None) -> None:
-    """Gives the chosen trial's row its test accuracy, and takes it from
-    a trial chosen before (a resumed study may choose another)."""
+                figures: dict[str, float | None]) -> None:
+    """Gives the chosen trial's row its test `figures` (the
+    `TABLE_TEST_FIELDS`), and takes them from a trial chosen before (a
+    resumed study may choose another)."""
+    cleared = dict.fromkeys(figures)
     for row in list(table.rows.values()):
-        if row["trial_id"] != trial_id and row.get("test_accuracy") is not None:
-            table.update(row["trial_id"], test_accuracy=None)
-    table.update(trial_id, test_accuracy=test_accuracy)
+        if row["trial_id"] != trial_id and any(
+                row.get(name) is not None for name in figures):
+            table.update(row["trial_id"], **cleared)
+    table.update(trial_id, **figures)
 
 
 

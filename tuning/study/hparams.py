@@ -41,6 +41,18 @@ METRICS = (
     ("overfitting", "", "1 if the verdict is overfitting, else 0"),
     ("failed", "", "1 if the trial failed, else 0"),
 )
+# A regression's: its errors where a classification has accuracies.
+REGRESSION_METRICS = (
+    ("epoch_loss", "validation", "validation mean squared error (last "
+     "epoch)"),
+    ("epoch_mae", "validation", "validation mean absolute error (last "
+     "epoch)"),
+    ("epoch_rmse", "validation", "validation root mean squared error "
+     "(last epoch)"),
+    ("epoch_loss", "train", "training mean squared error (last epoch)"),
+    ("epoch_loss_gap", "gap", "validation - train loss"),
+    *(m for m in METRICS if not m[1] and "accuracy" not in m[0]),
+)
 STATUS = {
     Status.COMPLETED: api_pb2.STATUS_SUCCESS,
     Status.STOPPED_EARLY: api_pb2.STATUS_SUCCESS,  # ended normally, early
@@ -85,14 +97,16 @@ def derived_values(config) -> dict:
                          for layer in cudnn_layers(config.model))}
 
 
-def write_experiment(workdir: pathlib.Path, space: SearchSpace) -> None:
+def write_experiment(workdir: pathlib.Path, space: SearchSpace, *,
+                     task: str = "classification") -> None:
     """The experiment config: every key of `space`, the derived columns
-    and every metric."""
+    and every metric of `task`'s runs."""
     hparams = [hp.HParam(d.key, _domain(d)) for d in space.dimensions]
     hparams += [hp.HParam(name, domain, description=text)
                 for name, (domain, text) in DERIVED.items()]
     metrics = [hp.Metric(tag, group=group or None, description=text)
-               for tag, group, text in METRICS]
+               for tag, group, text in (
+                   REGRESSION_METRICS if task == "regression" else METRICS)]
     writer = tf.summary.create_file_writer(str(StudyDir(workdir).logs))
     with writer.as_default():
         hp.hparams_config(hparams=hparams, metrics=metrics)

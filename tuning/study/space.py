@@ -334,7 +334,8 @@ SPACES: dict[str, tuple[str, dict]] = {
                       "model.dropout": {"float": [0.0, 0.5], "step": 0.1},
                       "train.learning_rate": {"float": [3e-4, 1e-2],
                                               "log": True},
-                      "data.normalize": {"choice": ["channel", "none"]},
+                      "data.normalize": {"choice": ["channel", "series",
+                                                      "none"]},
                       "data.sequence_length": {"choice": [16, 32, 100]},
                   }),
     "tiny": ("two cells and two widths: a few seconds per trial, for "

@@ -22,7 +22,8 @@ from typing import Any, Literal
 from data_pipeline.config import DataConfig
 from tuning.study import space as space_module
 from tuning.study.space import SearchSpace
-from tuning.trial.config import OBJECTIVES, Config, ConfigError, from_dict
+from tuning.trial.config import (OBJECTIVES, TASK_OBJECTIVES, Config,
+                                 ConfigError, from_dict)
 from tuning.trial.devices import HELP as DEVICES
 from tuning.trial.files import write_json
 from tuning.trial.run import StudyDir
@@ -70,8 +71,10 @@ class StudySpec:
         for backend, names in ALGORITHMS.items()))
     max_trials: int = _option(help="number of trials the study ends with")
     objective: str = _option(
-        "val_accuracy", choices=OBJECTIVES, help="what the search "
-        "optimizes: val_accuracy is maximized, val_loss minimized")
+        "val_accuracy", choices=OBJECTIVES,
+        default_help="the preset's train.objective", help="what the search "
+        "optimizes: val_accuracy is maximized, val_loss (and a "
+        "regression's val_mae, val_rmse) minimized")
     max_epochs: int = _option(
         10, default_help="the preset's train.epochs", help="epochs per "
         "trial, the schedulers' budget; train.min_examples_seen does not "
@@ -104,9 +107,11 @@ class StudySpec:
         if self.max_epochs < 1:
             raise ConfigError(f"max_epochs={self.max_epochs}: expected an "
                               "integer >= 1")
-        if self.objective not in OBJECTIVES:
-            raise ConfigError(f"objective {self.objective!r}: expected one "
-                              f"of {', '.join(OBJECTIVES)}")
+        task = self.base.data.task
+        if self.objective not in TASK_OBJECTIVES[task]:
+            raise ConfigError(
+                f"objective {self.objective!r}: expected one of "
+                f"{', '.join(TASK_OBJECTIVES[task])} for data.task={task}")
         if self.max_consecutive_failures < 1:
             raise ConfigError("max_consecutive_failures: expected an "
                               "integer >= 1")

@@ -47,13 +47,10 @@ class EpochRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        row = {
-            "epoch": epoch + 1,
-            "loss": float(logs.get("loss", math.nan)),
-            "accuracy": float(logs.get("accuracy", math.nan)),
-            "val_loss": float(logs.get("val_loss", math.nan)),
-            "val_accuracy": float(logs.get("val_accuracy", math.nan)),
-        }
+        row = {"epoch": epoch + 1, **{
+            key: float(logs.get(key, math.nan)) for key in (
+                "loss", "accuracy", "val_loss", "val_accuracy", "mae",
+                "val_mae", "rmse", "val_rmse")}}
         row["accuracy_gap"] = row["accuracy"] - row["val_accuracy"]
         row["loss_gap"] = row["val_loss"] - row["loss"]
         row["seconds"] = time.perf_counter() - self._t0
@@ -62,7 +59,8 @@ class EpochRecorder(keras.callbacks.Callback):
         self.rows.append(row)
         write_history(self.path, self.rows)
         with self._writer.as_default(step=epoch):
-            tf.summary.scalar("epoch_accuracy_gap", row["accuracy_gap"])
+            if not math.isnan(row["accuracy_gap"]):  # not a regression
+                tf.summary.scalar("epoch_accuracy_gap", row["accuracy_gap"])
             tf.summary.scalar("epoch_loss_gap", row["loss_gap"])
         self._writer.flush()
         self.report(format_epoch(row, self.epochs))

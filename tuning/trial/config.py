@@ -18,13 +18,17 @@ from data_pipeline.config import CACHE_FIELDS, DataConfig
 from models.config import ModelConfig
 
 Optimizer = Literal["adam", "rmsprop", "sgd"]
-Objective = Literal["val_accuracy", "val_loss"]
+Objective = Literal["val_accuracy", "val_loss", "val_mae", "val_rmse"]
 Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]
 Schedule = Literal["constant", "cosine", "plateau"]
 SCHEDULES: tuple[str, ...] = typing.get_args(Schedule)
 OPTIMIZER_NAMES: tuple[str, ...] = typing.get_args(Optimizer)
 PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 OBJECTIVES: tuple[str, ...] = typing.get_args(Objective)
+# The objectives each `data.task` records (a regression has no accuracy, a
+# classification no errors).
+TASK_OBJECTIVES = {"classification": ("val_accuracy", "val_loss"),
+                   "regression": ("val_loss", "val_mae", "val_rmse")}
 
 
 class ConfigError(ValueError):
@@ -73,7 +77,9 @@ class TrainConfig:
             improved for an epoch (decided from `history.csv`, so a
             resumed run takes up the same rate).
         objective: the validation metric that picks the best epoch (and
-            drives early stopping).
+            drives early stopping): `val_accuracy` or `val_loss` for a
+            classification; `val_loss` (mean squared error), `val_mae` or
+            `val_rmse` for a regression.
         early_stopping_patience: stop after this many epochs without a
             better objective; 0 trains all epochs.
         restore_best_weights: end with the best epoch's weights rather than
@@ -150,6 +156,19 @@ class Config:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+
+    def __post_init__(self):
+        task, objective = self.data.task, self.train.objective
+        accepted = TASK_OBJECTIVES[task]
+        if objective not in accepted:
+            raise ConfigError(
+                f"train.objective={objective!r}: expected one of "
+                f"{', '.join(accepted)} for data.task={task}")
+        if task == "regression" and self.train.label_smoothing:
+            raise ConfigError(
+                f"train.label_smoothing={self.train.label_smoothing!r}: "
+                "expected 0 for data.task=regression (it smooths class "
+                "labels)")
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)

@@ -2,6 +2,7 @@
 warnings the data and model call for (said once, at the start)."""
 
 import dataclasses
+import math
 
 import keras
 import tensorflow as tf
@@ -29,7 +30,16 @@ class RunData:
 
     @property
     def num_classes(self) -> int:
+        """The classes labels index; 0 for a regression."""
         return len(self.vectorized.info.class_names)
+
+    @property
+    def baseline_loss(self) -> float:
+        """Regression: the loss (mean squared error) of predicting the
+        training targets' mean, their variance; NaN otherwise."""
+        if self.num_classes:
+            return math.nan
+        return self.vectorized.target_std ** 2
 
     @property
     def steps_per_epoch(self) -> int:
@@ -119,3 +129,4 @@ def warn_of_padded_final_steps(config: Config, vectorized: VectorizedSplits,
                "model.mask_zero=false) reads it after the text; "
                "model.mask_zero=true or model.pooling=mean|max|attention "
                "avoids that")
+

@@ -14,11 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tuning.trial.optimization import compile_model
+from tuning.trial.optimization import THRESHOLD, compile_model
 
-# One sigmoid unit: class 1 when its probability is above this, as Keras'
-# `binary_accuracy` decides.
-THRESHOLD = 0.5
 SCORE_BATCH_SIZE = 256
 
 
@@ -30,11 +27,15 @@ def predicted_labels(probabilities: np.ndarray) -> np.ndarray:
 
 
 def score(model: keras.Model, batches: tf.data.Dataset) -> dict:
-    """`{"test_loss", "test_accuracy"}` of a compiled model on batches of
-    (inputs, labels)."""
+    """The test figures (`RunMetrics`' `test_*` fields) of a compiled
+    model on batches of (inputs, labels): loss, accuracy and balanced
+    accuracy, or for a regression loss (mean squared error), MAE and
+    RMSE."""
     figures = model.evaluate(batches, verbose=0, return_dict=True)
-    return {"test_loss": float(figures["loss"]),
-            "test_accuracy": float(figures["accuracy"])}
+    names = (("mae", "rmse") if "mae" in figures
+             else ("accuracy", "balanced_accuracy"))
+    return {f"test_{name}": float(figures[name])
+            for name in ("loss", *names)}
 
 
 def score_exported(model_path: pathlib.Path, test: tuple | None, *,
@@ -44,7 +45,7 @@ def score_exported(model_path: pathlib.Path, test: tuple | None, *,
     lengths), with the loss its run trained with: NaN figures when there
     is no test split."""
     if test is None:
-        return {"test_loss": math.nan, "test_accuracy": math.nan}
+        return {"test_loss": math.nan}
     model = keras.models.load_model(model_path)
     compile_model(model, num_classes=num_classes,
                   label_smoothing=label_smoothing)

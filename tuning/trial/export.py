@@ -14,9 +14,13 @@ def export_model(vectorizer: keras.layers.TextVectorization | None,
     `vectorizer`), or, without one, `model`'s own inputs (a series model
     normalizes raw values itself); probabilities out.
 
-    It holds a copy of `model` without its optimizer (inference needs
-    none, and a mixed-precision one would not load back as it was)."""
-    inference = keras.models.clone_model(model)
+    It holds an uncompiled copy of `model`: no optimizer (inference needs
+    none, and a mixed-precision one would not load back as it was), and
+    no loss or metrics, whose training-only classes (label smoothing,
+    balanced accuracy) a plain `keras.models.load_model` does not know.
+    """
+    # Not `clone_model`: it compiles the copy as the original was.
+    inference = keras.Model.from_config(model.get_config())
     inference.set_weights(model.get_weights())
     if vectorizer is None:
         return inference

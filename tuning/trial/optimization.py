@@ -1,10 +1,15 @@
-"""What a model is compiled with: the optimizer of `train.*` and the loss
-(cross-entropy, label smoothing included), the same in training and in
-every evaluation."""
+"""What a model is compiled with: the optimizer of `train.*`, the loss
+(cross-entropy, label smoothing included; mean squared error for a
+regression) and the metrics, the same in training and in every
+evaluation."""
 
 import keras
 
 from tuning.trial.config import TrainConfig
+
+# One sigmoid unit: class 1 when its probability is above this, as Keras'
+# `binary_accuracy` decides.
+THRESHOLD = 0.5
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -60,9 +65,55 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
             label_smoothing=self.label_smoothing)
 
 
+@keras.saving.register_keras_serializable(package="rnntune_training")
+class BalancedAccuracy(keras.metrics.Metric):
+    """The mean of the per-class recalls (classes absent from the labels
+    left out): accuracy that a majority class cannot inflate. Counts are
+    summed over batches and replicas, so it is exact, not a mean of
+    per-batch figures."""
+
+    def __init__(self, num_classes: int, name: str = "balanced_accuracy",
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_classes = num_classes
+        self.hits = self.add_variable(shape=(num_classes,), name="hits",
+                                      initializer="zeros")
+        self.counts = self.add_variable(shape=(num_classes,), name="counts",
+                                        initializer="zeros")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        ops = keras.ops
+        labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        if y_pred.shape[-1] == 1:
+            predicted = ops.cast(ops.reshape(y_pred, (-1,)) > THRESHOLD,
+                                 "int32")
+        else:
+            predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+        true = ops.one_hot(labels, self.num_classes, dtype=self.dtype)
+        right = ops.cast(ops.equal(predicted, labels), self.dtype)
+        self.counts.assign_add(ops.sum(true, axis=0))
+        self.hits.assign_add(ops.sum(true * right[:, None], axis=0))
+
+    def result(self):
+        ops = keras.ops
+        seen = ops.cast(self.counts > 0, self.dtype)
+        recalls = self.hits / ops.maximum(self.counts, 1.0)
+        return ops.sum(recalls * seen) / ops.maximum(ops.sum(seen), 1.0)
+
+    def reset_state(self):
+        for variable in (self.hits, self.counts):
+            variable.assign(keras.ops.zeros_like(variable))
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
 def make_loss(num_classes: int, label_smoothing: float
               ) -> keras.losses.Loss:
-    """Cross-entropy for `num_classes` (a sigmoid unit for 2)."""
+    """Cross-entropy for `num_classes` (a sigmoid unit for 2); mean
+    squared error for 0 (a regression)."""
+    if num_classes == 0:
+        return keras.losses.MeanSquaredError()
     if num_classes == 2:
         return keras.losses.BinaryCrossentropy(
             label_smoothing=label_smoothing)
@@ -77,7 +128,17 @@ def compile_model(model: keras.Model, *, num_classes: int,
                   ) -> None:
     """Compiles `model` with the run's loss and metrics (and `optimizer`,
     for training; an exported model is compiled without one, to be
-    scored)."""
+    scored): accuracy and balanced accuracy, or for a regression
+    (`num_classes` 0) mean absolute and root mean squared error (`mae`,
+    `rmse`)."""
     model.compile(optimizer=optimizer,
                   loss=make_loss(num_classes, label_smoothing),
-                  metrics=["accuracy"])
+                  metrics=make_metrics(num_classes))
+
+
+def make_metrics(num_classes: int) -> list[str | keras.metrics.Metric]:
+    """The metrics a run of `num_classes` (0: a regression) records."""
+    if num_classes == 0:
+        return [keras.metrics.MeanAbsoluteError(name="mae"),
+                keras.metrics.RootMeanSquaredError(name="rmse")]
+    return ["accuracy", BalancedAccuracy(num_classes)]

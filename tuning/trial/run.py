@@ -34,6 +34,9 @@ class RunMetrics:
     a run without a finished epoch).
 
     Attributes:
+        task: `classification` or `regression` (whose runs have mean
+            absolute and root mean squared errors, `*_mae` and `*_rmse`,
+            where a classification has accuracies).
         status: `completed` or `diverged` (a NaN or infinite loss).
         objective: the validation metric the run chose its epoch by.
         best_objective: its value at the best epoch.
@@ -47,6 +50,8 @@ class RunMetrics:
         test_loss, test_accuracy: the exported model on the test split
             (`tuning.trial.evaluate`); NaN for a study's trials and a
             comparison's cells but the chosen one.
+        test_balanced_accuracy: the mean of the per-class recalls on the
+            test split (equal to accuracy where the classes are even).
         parameters: the model's parameter count.
         seconds_per_epoch: median epoch time.
         overfit_onset_epoch, gap_slope, verdict, verdict_reason: the
@@ -56,10 +61,13 @@ class RunMetrics:
 
     status: str
     objective: str
+    task: str = "classification"
     best_objective: float = NAN
     best_epoch: int = 0
     best_val_accuracy: float = NAN
     best_val_loss: float = NAN
+    best_val_mae: float = NAN
+    best_val_rmse: float = NAN
     accuracy_gap_at_best: float = NAN
     epochs_run: int = 0
     stopped_early: bool = False
@@ -67,10 +75,15 @@ class RunMetrics:
     final_train_accuracy: float = NAN
     final_val_loss: float = NAN
     final_val_accuracy: float = NAN
+    final_val_mae: float = NAN
+    final_val_rmse: float = NAN
     final_accuracy_gap: float = NAN
     final_loss_gap: float = NAN
     test_loss: float = NAN
     test_accuracy: float = NAN
+    test_balanced_accuracy: float = NAN
+    test_mae: float = NAN
+    test_rmse: float = NAN
     parameters: int = 0
     seconds_per_epoch: float = NAN
     overfit_onset_epoch: int | None = None
@@ -93,27 +106,45 @@ class RunMetrics:
     @property
     def tested(self) -> bool:
         """Whether the test split has been evaluated."""
-        return math.isfinite(self.test_accuracy)
+        return math.isfinite(self.test_loss)
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
+
+    @property
+    def test_figure(self) -> tuple[str, float]:
+        """The test figure a run is told by: `("test accuracy", ...)`, or
+        for a regression `("test RMSE", ...)`."""
+        if self.regression:
+            return "test RMSE", self.test_rmse
+        return "test accuracy", self.test_accuracy
 
     @classmethod
     def from_history(cls, rows: Sequence[Mapping[str, float]], *,
                      objective: str, num_classes: int, stopped_early: bool,
-                     parameters: int) -> "RunMetrics":
+                     parameters: int, baseline_loss: float = NAN
+                     ) -> "RunMetrics":
         """A run's metrics from its history rows, its curves judged
-        (`tuning.trial.verdict`); test figures and wall time NaN until
-        they are known."""
+        (`tuning.trial.verdict`; `num_classes` 0 for a regression, whose
+        train-mean predictor has `baseline_loss`); test figures and wall
+        time NaN until they are known."""
         figures = verdict.analyze(rows, num_classes=num_classes,
-                                  objective=objective)
+                                  objective=objective,
+                                  baseline_loss=baseline_loss)
         top = verdict.best_row(rows, objective) or {}
         last = rows[-1] if rows else {}
         return cls(
             status="diverged" if figures["verdict"] == "diverged"
             else "completed",
             objective=objective,
+            task="regression" if num_classes == 0 else "classification",
             best_objective=top.get(objective, NAN),
             best_epoch=top.get("epoch", 0),
             best_val_accuracy=top.get("val_accuracy", NAN),
             best_val_loss=top.get("val_loss", NAN),
+            best_val_mae=top.get("val_mae", NAN),
+            best_val_rmse=top.get("val_rmse", NAN),
             accuracy_gap_at_best=top.get("accuracy_gap", NAN),
             epochs_run=len(rows),
             stopped_early=stopped_early,
@@ -121,6 +152,8 @@ class RunMetrics:
             final_train_accuracy=last.get("accuracy", NAN),
             final_val_loss=last.get("val_loss", NAN),
             final_val_accuracy=last.get("val_accuracy", NAN),
+            final_val_mae=last.get("val_mae", NAN),
+            final_val_rmse=last.get("val_rmse", NAN),
             final_accuracy_gap=last.get("accuracy_gap", NAN),
             final_loss_gap=last.get("loss_gap", NAN),
             parameters=parameters,
@@ -158,9 +191,10 @@ class RunMetrics:
 
     def describe(self) -> str:
         """One line summing up the run."""
+        name, value = self.test_figure
         return (f"best {self.objective} {self.best_objective:.4f} at epoch "
-                f"{self.best_epoch}, test accuracy {self.test_accuracy:.4f}"
-                f", verdict {self.verdict}")
+                f"{self.best_epoch}, {name} {value:.4f}, verdict "
+                f"{self.verdict}")
 
 
 # The fields of a run's metrics a study's results table holds (with
@@ -168,7 +202,18 @@ class RunMetrics:
 SUMMARY_FIELDS = ("best_objective", "best_epoch", "epochs_run",
                   "final_accuracy_gap", "accuracy_gap_at_best", "gap_slope",
                   "overfit_onset_epoch", "verdict", "best_val_accuracy",
-                  "best_val_loss", "test_accuracy", "wall_seconds")
+                  "best_val_loss", "best_val_mae", "best_val_rmse",
+                  "test_accuracy", "test_rmse", "wall_seconds")
+
+
+# A run's test figures, by task.
+TEST_FIELDS = {
+    "classification": ("test_loss", "test_accuracy",
+                       "test_balanced_accuracy"),
+    "regression": ("test_loss", "test_mae", "test_rmse"),
+}
+# Those a study's results table holds (in `SUMMARY_FIELDS`).
+TABLE_TEST_FIELDS = ("test_accuracy", "test_rmse")
 
 
 class Status(enum.StrEnum):

@@ -9,12 +9,14 @@ It writes into `workdir` the files `tuning.trial.run.RunDir` names:
     config.json      resolved config, plus the runtime (replicas, batches;
                      for series, channels and the normalization)
     vocabulary.txt   the vectorizer's tokens, index order (texts only)
-    labels.txt       class names, label index order
+    labels.txt       class names, label index order (empty for a
+                     regression)
     history.csv      one row per finished epoch
     metrics.json     the `RunMetrics`; written last, so it marks a
                      finished run
     model.keras      end-to-end model: raw strings (or raw series values
-                     and lengths) in, probabilities out
+                     and lengths) in, probabilities (or, for a
+                     regression, values) out
     logs/train, logs/validation, logs/gap   TensorBoard event files
     backup/          the training state while training runs
                      (`tuning.trial.state`)
@@ -152,7 +154,7 @@ def train_and_evaluate(
     metrics = RunMetrics.from_history(
         recorder.rows, objective=config.train.objective,
         num_classes=data.num_classes, stopped_early=best.stopped_early,
-        parameters=model.count_params())
+        parameters=model.count_params(), baseline_loss=data.baseline_loss)
     if evaluate_test and "test" in data.datasets and not metrics.diverged:
         # The model that is exported, scored as every chosen model is.
         metrics = metrics.replace(**score(model, data.datasets["test"]))
@@ -244,7 +246,13 @@ def write_run_files(run: RunDir, config: Config, data: RunData) -> None:
                "steps": prepared.sequence_length,
                # Inside the model: what it does to raw values.
                "normalization": {"mean": prepared.mean.tolist(),
-                                 "variance": prepared.variance.tolist()}}),
+                                 "variance": prepared.variance.tolist()},
+               # Regression: the output's scale, and the loss of
+               # predicting the training mean (the verdict's baseline).
+               **({"target": {"mean": prepared.target_mean,
+                              "std": prepared.target_std},
+                   "baseline_loss": data.baseline_loss}
+                  if data.num_classes == 0 else {})}),
         "bucket_bounds": (list(prepared.bucket_bounds)
                           if config.data.bucket_by_length else None),
         "precision": config.train.precision,
@@ -257,7 +265,7 @@ def write_run_files(run: RunDir, config: Config, data: RunData) -> None:
     run.write_config(config, runtime)
     if prepared.kind == "text":
         save_vocabulary(prepared.vectorizer, run / run.VOCABULARY)
-    write_layout(run.path)
+    write_layout(run.path, regression=data.num_classes == 0)
     write_atomic(run / run.LABELS,
                  "".join(f"{name}\n" for name in info.class_names))
 
@@ -293,7 +301,9 @@ def _build(config: Config, data: RunData) -> keras.Model:
         return build_series_model(
             config.model, channels=prepared.channels,
             num_classes=data.num_classes, mean=prepared.mean,
-            variance=prepared.variance)
+            variance=prepared.variance,
+            target=(prepared.target_mean, prepared.target_std),
+            standardize_series=config.data.normalize == "series")
     return build_model(config.model, num_classes=data.num_classes,
                        vocab_size=prepared.vectorizer.vocabulary_size())
 

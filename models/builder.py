@@ -53,6 +53,7 @@ def build_model(config: ModelConfig, *, vocab_size: int,
     inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = keras.layers.Embedding(vocab_size, config.embedding_dim,
                                mask_zero=config.mask_zero,
+                               trainable=config.embedding_trainable,
                                name="embedding")(inputs)
     if config.embedding_dropout:
         # One draw per token, shared by its features: whole tokens go.

@@ -50,6 +50,13 @@ class ModelConfig:
             better than the final state.
         head_units: width of the relu `Dense` layer before the output;
             0 for none.
+        pretrained_embeddings: a word-vectors file (GloVe, word2vec or
+            fastText, text or binary, gzip or not:
+            `data_pipeline.vectors`) whose vectors start the embedding
+            rows of the words it holds (the others start random); their
+            width must be `embedding_dim`. None: all rows start random.
+        embedding_trainable: train the embedding (fine-tune the vectors);
+            false freezes it.
     """
 
     cell: Cell = "lstm"
@@ -64,6 +71,8 @@ class ModelConfig:
     recurrent_dropout: float = 0.0
     pooling: Pooling = "last"
     head_units: int = 16
+    pretrained_embeddings: str | None = None
+    embedding_trainable: bool = True
 
     def __post_init__(self):
         _require(self.cell in CELL_NAMES, "cell", self.cell,

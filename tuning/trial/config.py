@@ -164,6 +164,12 @@ class Config:
             raise ConfigError(
                 f"train.objective={objective!r}: expected one of "
                 f"{', '.join(accepted)} for data.task={task}")
+        if self.data.kind == "series" and self.model.pretrained_embeddings:
+            raise ConfigError(
+                "model.pretrained_embeddings="
+                f"{self.model.pretrained_embeddings!r}: expected none for "
+                "numeric series (word vectors start a text model's "
+                "embedding)")
         if task == "regression" and self.train.label_smoothing:
             raise ConfigError(
                 f"train.label_smoothing={self.train.label_smoothing!r}: "

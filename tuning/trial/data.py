@@ -10,6 +10,7 @@ import tensorflow as tf
 from data_pipeline.cache import open_vectorized
 from data_pipeline.pipeline import ShuffleEpoch, VectorizedSplits, padded_share
 from data_pipeline.sources import TextSplits
+from data_pipeline.vectors import FoundVectors, read_vectors
 from models.config import cudnn_layers
 from tuning.trial.callbacks import Report
 from tuning.trial.config import Config
@@ -130,3 +131,23 @@ def warn_of_padded_final_steps(config: Config, vectorized: VectorizedSplits,
                "model.mask_zero=true or model.pooling=mean|max|attention "
                "avoids that")
 
+
+def pretrained_vectors(config: Config, vectorized: VectorizedSplits, *,
+                       report: Report) -> FoundVectors | None:
+    """The vectors `model.pretrained_embeddings` holds for the run's
+    vocabulary (said: how many words they cover), or None without a file.
+
+    Raises:
+        DataError: a missing or malformed file, or vectors whose width is
+            not `model.embedding_dim`.
+    """
+    path = config.model.pretrained_embeddings
+    if not path:
+        return None
+    vocabulary = vectorized.vectorizer.get_vocabulary()
+    found = read_vectors(path, vocabulary,
+                         dimensions=config.model.embedding_dim)
+    report(f"model.pretrained_embeddings: {found.describe(len(vocabulary))}"
+           + ("" if config.model.embedding_trainable
+              else "; frozen (model.embedding_trainable=false)"))
+    return found

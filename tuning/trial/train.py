@@ -39,6 +39,7 @@ import tensorflow as tf
 from data_pipeline.pipeline import VectorizedSplits
 from data_pipeline.sources import TextSplits
 from data_pipeline.text import save_vocabulary
+from data_pipeline.vectors import FoundVectors
 from models.builder import build_model, build_series_model
 from models.config import cudnn_layers
 from tuning.trial.callbacks import (BestEpoch, CommitEachEpoch,
@@ -46,8 +47,8 @@ from tuning.trial.callbacks import (BestEpoch, CommitEachEpoch,
                                     LiveProgress, PlateauSchedule, Report,
                                     ShuffleForEpoch)
 from tuning.trial.config import Config
-from tuning.trial.data import (RunData, prepare_data, vectorized_data,
-                               warn_of_padded_final_steps,
+from tuning.trial.data import (RunData, pretrained_vectors, prepare_data,
+                               vectorized_data, warn_of_padded_final_steps,
                                warn_of_slow_kernels)
 from tuning.trial.devices import describe as describe_devices
 from tuning.trial.evaluate import score, score_exported
@@ -127,14 +128,16 @@ def train_and_evaluate(
                         vectorized=vectorized, report=report)
     warn_of_slow_kernels(config, report=report)
     warn_of_padded_final_steps(config, data.vectorized, report=report)
+    vectors = pretrained_vectors(config, vectorized, report=report)
     state = TrainingState(run.path)
     resumed_after = open_workdir(run, state)
-    write_run_files(run, config, data)
+    write_run_files(run, config, data, vectors)
     # From here on the epochs are those of this corpus (config.json keeps
     # the config as given, which a resume compares).
     config = sized_to_corpus(config, vectorized.examples("train"),
                              report=report)
-    model = create_model(config, data, state if resumed_after else None)
+    model = create_model(config, data, state if resumed_after else None,
+                         vectors)
     recorder, best, epochs = plan_epochs(config, run, resumed_after,
                                          report=report)
     live = [LiveProgress(status, epochs=config.train.epochs)] if status else []
@@ -223,9 +226,10 @@ def open_workdir(run: RunDir, state: TrainingState) -> int:
     return resumed_after
 
 
-def write_run_files(run: RunDir, config: Config, data: RunData) -> None:
-    """config.json (with the runtime), vocabulary.txt, labels.txt and the
-    TensorBoard layout."""
+def write_run_files(run: RunDir, config: Config, data: RunData,
+                    vectors: FoundVectors | None = None) -> None:
+    """config.json (with the runtime, and what `vectors` came from),
+    vocabulary.txt, labels.txt and the TensorBoard layout."""
     prepared = data.vectorized
     info = prepared.info
     runtime = {
@@ -255,6 +259,8 @@ def write_run_files(run: RunDir, config: Config, data: RunData) -> None:
                   if data.num_classes == 0 else {})}),
         "bucket_bounds": (list(prepared.bucket_bounds)
                           if config.data.bucket_by_length else None),
+        # The word-vectors file: name, size, hash, words covered.
+        **({"pretrained_embeddings": vectors.record} if vectors else {}),
         "precision": config.train.precision,
         # Whether each recurrent layer takes cuDNN on a GPU, and why not.
         "cudnn": cudnn_layers(config.model),
@@ -271,8 +277,10 @@ def write_run_files(run: RunDir, config: Config, data: RunData) -> None:
 
 
 def create_model(config: Config, data: RunData,
-                 state: TrainingState | None) -> keras.Model:
-    """The compiled model under the run's strategy and precision, with the
+                 state: TrainingState | None,
+                 vectors: FoundVectors | None = None) -> keras.Model:
+    """The compiled model under the run's strategy and precision, its
+    embedding rows started from `vectors` where they hold a word, with the
     committed weights of `state` when it resumes."""
     # The policy applies to the layers built under it (the process-wide
     # default goes back at once: the next run may want another).
@@ -283,6 +291,11 @@ def create_model(config: Config, data: RunData,
     finally:
         keras.mixed_precision.set_global_policy("float32")
     with data.strategy.scope():
+        if vectors is not None:
+            embedding = model.get_layer("embedding").embeddings
+            matrix = keras.ops.convert_to_numpy(embedding).copy()
+            matrix[vectors.rows] = vectors.vectors
+            embedding.assign(matrix)
         # Under mixed_float16 Keras wraps the optimizer in a
         # LossScaleOptimizer (dynamic loss scaling) by itself.
         compile_model(

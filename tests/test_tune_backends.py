@@ -14,6 +14,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
+from commands import run_cli
 from ray import cloudpickle
 
 import rnntune  # noqa: F401  registers what exported models hold
@@ -386,15 +387,30 @@ def test_a_ray_study_on_series_reads_them_in_each_trial(local_ray,
 def test_a_ray_study_schedules_a_regression_on_validation_mae(local_ray,
                                                               tmp_path):
     # ASHA reads `val_mae` from each epoch's report.
+    from data_pipeline.series import embedded_series
     from launch.presets import get_preset
 
     base = get_preset("tecator", smoke=True)
     space = {"model.cell": {"choice": ["gru", "lstm"]}}
     spec = study_spec(base, space, backend="ray", algorithm="asha",
-                      max_trials=2, max_epochs=2, objective="val_mae")
+                      max_trials=2, max_epochs=2, objective="val_mae",
+                      ensemble=2)
     best = run_study(tmp_path, spec, report=lambda _: None)
     rows = json.loads((tmp_path / "trials.json").read_text())
     assert {r["status"] for r in rows} <= {"completed", "stopped early"}
     assert all(r["best_objective"] == r["best_val_mae"] for r in rows)
     assert best["test_rmse"] > 0
     assert (tmp_path / "best" / "model.keras").is_file()
+    # The ensemble of a regression averages values; predict prints them.
+    members = json.loads((tmp_path / "best" / "ensemble" / "members.json")
+                         .read_text())
+    assert members["objective"] == "val_mae"
+    assert members["chosen"] == (best.get("chosen_model") == "ensemble")
+    _, test_file = embedded_series("tecator")
+    out = run_cli("predict", "--model", str(tmp_path / "best" / "ensemble"
+                                            / "model.keras"),
+                  "--file", str(test_file))
+    assert out.returncode == 0, out.stderr[-2000:]
+    values = [float(line.split("\t")[0])
+              for line in out.stdout.strip().splitlines()]
+    assert len(values) == 43

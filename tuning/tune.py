@@ -152,9 +152,17 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
                                 spec.objective))
     tester = TrialTrainer(StudyDir(workdir), spec, report=report,
                           trial_function=trial_function)
+    ensemble = None
+    if spec.ensemble:
+        from tuning.study.ensemble import build_ensemble
+
+        ensemble = build_ensemble(workdir, spec, table, report=report)
+    chosen = bool(ensemble and ensemble["chosen"])
     best = export_best(workdir, spec, table,
-                       evaluate_chosen=tester.evaluate_chosen,
-                       report=report)
+                       evaluate_chosen=None if chosen
+                       else tester.evaluate_chosen, report=report)
+    if best and chosen:
+        return _record_ensemble(workdir, spec, best, ensemble, report)
     if best:
         name = ("test RMSE" if spec.base.data.task == "regression"
                 else "test accuracy")
@@ -164,6 +172,29 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
                + ("-" if test is None else f"{test:.4f}")
                + " (held out: it chose nothing), model "
                f"{shlex.quote(str(StudyDir(workdir).best.model_path))}")
+    return best
+
+
+def _record_ensemble(workdir: pathlib.Path, spec, best: dict,
+                     ensemble: dict, report) -> dict:
+    """Tests the ensemble that is the study's model, and records it as
+    the choice in `best/hparams.json`."""
+    from tuning.study.ensemble import test_ensemble
+
+    ensemble = test_ensemble(workdir, ensemble)
+    regression = spec.base.data.task == "regression"
+    name = "test_rmse" if regression else "test_accuracy"
+    study = StudyDir(workdir)
+    best = {**best, **ensemble["test"], "chosen_model": "ensemble",
+            "ensemble": ensemble}
+    write_json(study.best / study.BEST_RECORD, best)
+    value = best.get(name)
+    report(f"best: the ensemble ({spec.objective} "
+           f"{ensemble[f'ensemble_{spec.objective}']:.4f} on validation), "
+           f"{name.replace('_', ' ').replace('rmse', 'RMSE')} "
+           + ("-" if value is None else f"{value:.4f}")
+           + " (held out: it chose nothing), model "
+           f"{shlex.quote(str(study.best.path / 'ensemble' / 'model.keras'))}")
     return best
 
 

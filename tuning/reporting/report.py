@@ -225,6 +225,8 @@ def _chosen(workdir: pathlib.Path, kind: str, entries,
         info = _read_json(study.best / study.BEST_RECORD) or {}
         run = (f"{study.TRIALS}/{info['trial_id']}" if "trial_id" in info
                else None)
+        if info.get("chosen_model") == "ensemble":
+            run = "best/ensemble"
     elif kind == "compare":
         rows = _read_json(workdir / "comparison.json") or []
         info = next((r for r in rows if r.get("chosen")), {})

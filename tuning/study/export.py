@@ -17,7 +17,7 @@ from tuning.trial.verdict import best_first
 
 
 def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
-                *, evaluate_chosen: Callable[[str], RunMetrics],
+                *, evaluate_chosen: Callable[[str], RunMetrics] | None,
                 report) -> dict | None:
     """Writes `best/`: the best trial's hparams and end-to-end model, and
     the chosen model's test figures (the only ones the study measures).
@@ -28,7 +28,8 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
     epoch count, and that model exported. With confirmations
     (`spec.confirm_top`), `choose` says which. `evaluate_chosen(trial_id)`
     gives the chosen trial's metrics with its test figures
-    (`TrialTrainer.evaluate_chosen`).
+    (`TrialTrainer.evaluate_chosen`); None leaves the test split alone
+    (an ensemble is the study's model, and it alone meets it).
     """
     best, confirmation = choose(workdir, spec, table)
     if best is None:
@@ -57,14 +58,18 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
         info["retrain_metrics"] = {k: json_safe(v) for k, v in
                                    metrics.to_dict().items()}
     else:
-        metrics = evaluate_chosen(best["trial_id"])
+        metrics = evaluate_chosen and evaluate_chosen(best["trial_id"])
         model_from = source
     for name in (RunDir.MODEL, RunDir.LABELS):
         shutil.copy(model_from / name, staging.path)
     # The one test evaluation of the study: the chosen model's.
-    info.update({name: json_safe(getattr(metrics, name))
-                 for name in TEST_FIELDS[metrics.task]})
+    if metrics:
+        info.update({name: json_safe(getattr(metrics, name))
+                     for name in TEST_FIELDS[metrics.task]})
     write_json(staging / StudyDir.BEST_RECORD, info)
+    ensemble = out / "ensemble"  # built before, beside the single best
+    if ensemble.is_dir():
+        os.replace(ensemble, staging / "ensemble")
     shutil.rmtree(out, ignore_errors=True)
     os.replace(staging.path, out)
     mark_chosen(table, best["trial_id"], {

@@ -91,6 +91,11 @@ class StudySpec:
         "the best of many noisy trials is optimistic; 0: none")
     confirm_seeds: int = _option(
         3, metavar="N", help="new seeds per confirmed configuration")
+    ensemble: int = _option(
+        0, metavar="K", help="after the search (and any confirmations), "
+        "build best/ensemble/: K greedy steps of ensemble selection with "
+        "replacement over the best models, averaged; it is the study's "
+        "model if it beats the single best on validation; 0: none")
 
     def __post_init__(self):
         if self.backend not in ALGORITHMS:
@@ -119,6 +124,13 @@ class StudySpec:
             raise ConfigError(
                 f"--confirm-top {self.confirm_top}: expected an integer "
                 f"from 0 (none) to --max-trials ({self.max_trials})")
+        if self.ensemble == 1 or self.ensemble < 0:
+            raise ConfigError(f"--ensemble {self.ensemble}: expected 0 "
+                              "(none) or an integer >= 2")
+        if self.ensemble and self.retrain_best:
+            raise ConfigError("--ensemble averages the trials' own models, "
+                              "chosen on validation; --retrain-best trains "
+                              "on validation too: use one or the other")
         if self.confirm_seeds < 1:
             raise ConfigError(f"--confirm-seeds {self.confirm_seeds}: "
                               "expected an integer >= 1")

@@ -1,0 +1,233 @@
+"""`best/ensemble/`: an ensemble of a study's best models, chosen on the
+validation split, exported as one model.
+
+    chosen = build_ensemble(workdir, spec, table, report=print)
+
+Greedy ensemble selection with replacement (Caruana et al. 2004, as
+AutoGluon and auto-sklearn build their final model): from the study's
+finished models (search trials and confirmation reruns), the `spec.ensemble`
+steps each add the model whose addition gives the averaged outputs the
+best validation objective; a model may be added again (a larger weight),
+so a weak one is never forced in. The members' outputs (probabilities, or
+a regression's values) are averaged with those weights in one Keras model
+that takes what each member takes (raw texts: each member keeps its own
+vectorizer; or raw series values and lengths), so it loads with
+`keras.models.load_model` after `import rnntune` and `rnntune predict`
+works on it. Members are never retrained: a resumed study builds the same
+ensemble from the same models.
+"""
+
+import collections
+import math
+import pathlib
+import shutil
+
+import numpy as np
+
+from tuning.study.results import ResultsTable
+from tuning.study.spec import StudySpec
+from tuning.trial.files import json_safe, write_json
+from tuning.trial.run import FINISHED, RunDir, Status, StudyDir
+from tuning.trial.verdict import best_first, minimizes
+
+MEMBERS = "members.json"
+# The models the selection may draw from: the best this many.
+POOL = 20
+
+
+def validation_score(objective: str, outputs: np.ndarray,
+                     labels: np.ndarray) -> float:
+    """The validation `objective` of a model's (or an average's) outputs:
+    accuracy, cross-entropy, or a regression's MSE, MAE or RMSE."""
+    if labels.dtype.kind == "f":  # regression targets
+        errors = outputs[:, 0] - labels
+        if objective == "val_mae":
+            return float(np.mean(np.abs(errors)))
+        mse = float(np.mean(errors ** 2))
+        return math.sqrt(mse) if objective == "val_rmse" else mse
+    if outputs.shape[-1] == 1:  # one sigmoid unit
+        p = np.clip(outputs[:, 0], 1e-7, 1 - 1e-7)
+        if objective == "val_accuracy":
+            return float(np.mean((p > 0.5) == (labels == 1)))
+        return float(-np.mean(labels * np.log(p)
+                              + (1 - labels) * np.log(1 - p)))
+    if objective == "val_accuracy":
+        return float(np.mean(np.argmax(outputs, axis=-1) == labels))
+    p = np.clip(outputs[np.arange(len(labels)), labels.astype(int)], 1e-7, 1)
+    return float(-np.mean(np.log(p)))
+
+
+def select(outputs: dict[str, np.ndarray], labels: np.ndarray, *,
+           objective: str, size: int) -> list[str]:
+    """`size` greedy steps with replacement over `outputs` (model name ->
+    validation outputs, best single model first): the members, in the
+    order added (repeats are weights). Ties go to the earlier model."""
+    members: list[str] = []
+    total = None
+    for _ in range(size):
+        best_name, best_value = None, None
+        for name, out in outputs.items():
+            mean = (out if total is None else total + out) / (len(members)
+                                                              + 1)
+            value = validation_score(objective, mean, labels)
+            if best_value is None or (value < best_value
+                                      if minimizes(objective)
+                                      else value > best_value):
+                best_name, best_value = name, value
+        members.append(best_name)
+        total = outputs[best_name] if total is None \
+            else total + outputs[best_name]
+    return members
+
+
+def ensemble_model(models: dict[str, object], members: list[str],
+                   *, regression: bool):
+    """One Keras model averaging the `members`' outputs (a member listed
+    twice counts twice), taking the inputs the members take."""
+    import keras
+
+    first = models[members[0]]
+    if isinstance(first.input, dict):
+        inputs = {name: keras.Input(shape=tensor.shape[1:],
+                                    dtype=tensor.dtype, name=name)
+                  for name, tensor in first.input.items()}
+    else:
+        inputs = keras.Input(shape=(), dtype="string", name="text")
+    outputs = {}
+    for i, name in enumerate(dict.fromkeys(members)):
+        model = models[name]
+        model.name = f"member_{i}"
+        outputs[name] = model(inputs)
+    averaged = [outputs[name] for name in members]
+    out = (averaged[0] if len(averaged) == 1
+           else keras.layers.Average(name="average")(averaged))
+    return keras.Model(inputs, out, name="ensemble_regressor" if regression
+                       else "ensemble")
+
+
+def split_inputs(config, name: str) -> tuple | None:
+    """The split `name` as the exported models take it (raw texts, or
+    raw series values and lengths), and its labels; None if there is no
+    such split."""
+    from data_pipeline.sources import load_splits
+
+    split = getattr(load_splits(config.data), name)
+    if split is None:
+        return None
+    if config.data.kind == "series":
+        from data_pipeline.series import pad_series
+
+        values, lengths = pad_series(split.series)
+        return {"values": values, "lengths": lengths}, split.labels
+    return (np.asarray(list(split.texts), dtype=object),
+            np.asarray(split.labels))
+
+
+def candidates(workdir: pathlib.Path, spec: StudySpec,
+               table: ResultsTable) -> list[dict]:
+    """The rows of the finished models the selection draws from (search
+    trials and confirmation reruns on the best's splits), best first."""
+    study = StudyDir(workdir)
+    rows = [r for r in table.rows.values()
+            if r["status"] in FINISHED | {Status.CONFIRMED}
+            and study.trial(r["trial_id"]).has_model()]
+    ranked = best_first(rows, spec.objective,
+                        lambda r: r.get("best_objective"))
+    if not ranked:
+        return []
+    split = study.trial(ranked[0]["trial_id"]).read_config().data.split_key
+    return [r for r in ranked if study.trial(r["trial_id"]).read_config()
+            .data.split_key == split][:POOL]
+
+
+def build_ensemble(workdir: pathlib.Path, spec: StudySpec,
+                   table: ResultsTable, *, report) -> dict | None:
+    """Selects and exports `best/ensemble/` (model, labels, config and
+    `members.json`), and says whether it beats the single best model on
+    validation.
+
+    Returns:
+        The `members.json` record (`chosen`: whether the ensemble is the
+        study's model), or None with fewer than two models to draw from.
+    """
+    import keras
+
+    import rnntune  # noqa: F401  registers what exported models hold
+
+    pool = candidates(workdir, spec, table)
+    if len(pool) < 2:
+        report(f"--ensemble {spec.ensemble}: {len(pool)} finished model(s); "
+               "an ensemble needs two or more, so best/ stays the single "
+               "best")
+        return None
+    study = StudyDir(workdir)
+    best_run = study.trial(pool[0]["trial_id"])
+    inputs, labels = split_inputs(best_run.read_config(), "validation")
+    models, outputs = {}, {}
+    for row in pool:
+        run = study.trial(row["trial_id"])
+        models[run.name] = keras.models.load_model(run.model_path)
+        outputs[run.name] = np.asarray(
+            models[run.name].predict(inputs, verbose=0), np.float64)
+    members = select(outputs, labels, objective=spec.objective,
+                     size=spec.ensemble)
+    weights = collections.Counter(members)
+    ensemble_value = validation_score(
+        spec.objective, sum(outputs[m] for m in members) / len(members),
+        labels)
+    single_value = validation_score(spec.objective, outputs[best_run.name],
+                                    labels)
+    better = (ensemble_value < single_value if minimizes(spec.objective)
+              else ensemble_value > single_value)
+    regression = best_run.read_config().data.task == "regression"
+    model = ensemble_model(models, members, regression=regression)
+    out = study.best.path / "ensemble"
+    staging = out.with_name(out.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.save(staging / RunDir.MODEL)
+    for name in (RunDir.LABELS, RunDir.CONFIG):
+        shutil.copy(best_run / name, staging)
+    record = {
+        "size": spec.ensemble, "objective": spec.objective,
+        "members": [{"trial_id": name, "weight": count / len(members),
+                     "times_chosen": count,
+                     spec.objective: json_safe(validation_score(
+                         spec.objective, outputs[name], labels))}
+                    for name, count in weights.most_common()],
+        "selection_order": members, "pool": list(outputs),
+        f"ensemble_{spec.objective}": ensemble_value,
+        f"single_best_{spec.objective}": single_value,
+        "single_best": best_run.name, "chosen": better,
+        "why": (f"validation {spec.objective}: ensemble "
+                f"{ensemble_value:.4f}, single best (trial "
+                f"{best_run.name}) {single_value:.4f}; the "
+                + ("ensemble" if better else "single model")
+                + " is better, so it is the study's model"),
+    }
+    write_json(staging / MEMBERS, record)
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+    report(f"ensemble of {len(weights)} model(s) in {spec.ensemble} steps "
+           f"({', '.join(f'{n} x{c}' for n, c in weights.most_common())}): "
+           + record["why"])
+    return record
+
+
+def test_ensemble(workdir: pathlib.Path, record: dict) -> dict:
+    """The chosen ensemble's test figures (`RunMetrics`' `test_*`
+    fields), written into its `members.json`: the one test evaluation of
+    a study whose ensemble is its model."""
+    from tuning.trial.evaluate import score_exported
+
+    out = StudyDir(workdir).best.path / "ensemble"
+    config = RunDir(out).read_config()
+    test = split_inputs(config, "test")
+    classes = (out / RunDir.LABELS).read_text().split()
+    figures = score_exported(out / RunDir.MODEL, test,
+                             num_classes=len(classes),
+                             label_smoothing=config.train.label_smoothing)
+    record = {**record, "test": {k: json_safe(v) for k, v in
+                                 figures.items()}}
+    write_json(out / MEMBERS, record)
+    return record

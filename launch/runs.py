@@ -51,7 +51,8 @@ def cmd_compare(args) -> int:
     from tuning.compare import compare_cells, format_comparison
 
     rows = compare_cells(config, cells, args.workdir, strategy=strategy,
-                         report=say, status=status_sink())
+                         report=say, status=status_sink(),
+                         ensemble=args.ensemble)
     workdir = pathlib.Path(args.workdir)
     say("")
     say(format_comparison(rows))
@@ -197,6 +198,10 @@ def add_commands(sub) -> None:
     add_config_options(p, default_preset="seed")
     p.add_argument("--cells", default=",".join(CELL_NAMES),
                    help="comma-separated cell types; default all")
+    p.add_argument("--ensemble", action="store_true",
+                   help="also average the cells' models (greedy selection "
+                   "on validation) into WORKDIR/ensemble/, chosen if it "
+                   "beats the best cell on validation")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("predict", help="label raw texts (or numeric series; "

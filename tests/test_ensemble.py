@@ -75,7 +75,7 @@ def test_a_text_study_exports_an_ensemble_of_its_own_vectorizers(tmp_path):
         assert "test" not in record and best["test_accuracy"] is not None
     # Loads in a fresh process after the documented import; its output is
     # the members' weighted mean; `rnntune predict` reads it.
-    members = {m["trial_id"]: m["weight"] for m in record["members"]}
+    members = {m["run"]: m["weight"] for m in record["members"]}
     script = f"""
 import json, numpy as np, keras
 import rnntune

@@ -168,13 +168,22 @@ def test_balanced_accuracy_is_the_mean_of_per_class_recalls():
 
 def test_compare_and_report_speak_of_errors_for_a_regression(tmp_path):
     out = run_cli("compare", "--preset", "tecator", "--smoke", "--cells",
-                  "gru,lstm", "--workdir", str(tmp_path), timeout=600)
+                  "gru,lstm", "--ensemble", "--workdir", str(tmp_path),
+                  timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "test RMSE" in out.stdout and "test acc" not in out.stdout
     rows = json.loads((tmp_path / "comparison.json").read_text())
     chosen = [row for row in rows if row["chosen"]]
     assert len(chosen) == 1 and chosen[0]["test_rmse"] > 0
     assert all("test_accuracy" not in row for row in rows)
+    # The cells' ensemble: its own row, and the test split's, only if it
+    # beat the best cell on validation.
+    members = json.loads((tmp_path / "ensemble" / "members.json")
+                         .read_text())
+    assert sorted(members["pool"]) == ["gru", "lstm"]
+    assert (chosen[0]["cell"] == "ensemble") == members["chosen"]
+    assert ("test" in members) == members["chosen"]
+    assert [r["cell"] for r in rows][:2] == ["gru", "lstm"]
     out = run_cli("report", "--workdir", str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "best val RMSE" in out.stdout
@@ -183,6 +192,7 @@ def test_compare_and_report_speak_of_errors_for_a_regression(tmp_path):
     assert report["chosen"] == {"run": chosen[0]["cell"],
                                 "test_rmse": pytest.approx(
                                     chosen[0]["test_rmse"])}
+    assert len(report["runs"]) == 2  # the ensemble trained no curves
     for entry in report["runs"]:
         assert entry["verdict"] in ("healthy", "overfitting", "underfitting")
         assert entry["final_gap"] is not None

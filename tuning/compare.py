@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from tuning.reporting.plots import plot_curves
 from tuning.reporting.tables import GAP, format_table
+from tuning.study.ensemble import ENSEMBLE, export_ensemble, test_ensemble
 from tuning.trial.callbacks import Report
 from tuning.trial.config import Config, apply_overrides
 from tuning.trial.data import vectorized_data
@@ -48,7 +49,8 @@ def compare_cells(config: Config, cells: Sequence[str],
                   workdir: str | os.PathLike, *,
                   strategy: tf.distribute.Strategy | None = None,
                   report: Report = print,
-                  status: Report | None = None) -> list[dict]:
+                  status: Report | None = None,
+                  ensemble: bool = False) -> list[dict]:
     """Runs one trial per cell, identical but for `model.cell`.
 
     Args:
@@ -59,9 +61,15 @@ def compare_cells(config: Config, cells: Sequence[str],
         report: receives progress lines, each prefixed `[k/n cell]` with
             the elapsed time of the whole comparison.
         status: receives a live line within each epoch (a terminal's).
+        ensemble: also build `WORKDIR/ensemble/`, the cells' models
+            averaged by greedy selection on validation (as `tune
+            --ensemble`, one step per cell); it is the comparison's chosen
+            model, in a row of its own, if it beats the best cell on
+            validation.
 
     Returns:
-        One row per cell with the `COLUMNS` keys of its task.
+        One row per cell with the `COLUMNS` keys of its task (and the
+        ensemble's, with `ensemble`).
 
     Raises:
         ConfigError, DataError, WorkdirError: before anything is written.
@@ -69,11 +77,11 @@ def compare_cells(config: Config, cells: Sequence[str],
     workdir = pathlib.Path(workdir)
     with lock_workdir(workdir, kind="comparison"):
         return _compare(config, cells, workdir, strategy=strategy,
-                        report=report, status=status)
+                        report=report, status=status, ensemble=ensemble)
 
 
 def _compare(config, cells, workdir, *, strategy, report,
-             status) -> list[dict]:
+             status, ensemble) -> list[dict]:
     configs = {cell: apply_overrides(config, {"model.cell": cell})
                for cell in cells}
     for cell, cell_config in configs.items():
@@ -111,7 +119,8 @@ def _compare(config, cells, workdir, *, strategy, report,
         cell_report(f"done: verdict {metrics.verdict} "
                     f"({metrics.verdict_reason})")
     choose(rows, results, configs, workdir, data,
-           objective=config.train.objective, report=report)
+           objective=config.train.objective, report=report,
+           ensemble=ensemble)
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=columns)
     writer.writeheader()
@@ -123,11 +132,12 @@ def _compare(config, cells, workdir, *, strategy, report,
 
 def choose(rows: list[dict], results: dict[str, RunMetrics],
            configs: dict[str, Config], workdir: pathlib.Path, data, *,
-           objective: str, report: Report) -> None:
+           objective: str, report: Report, ensemble: bool = False) -> None:
     """Marks the row of the cell with the best validation objective (of
     its `results`, the metrics by cell) `chosen` and gives it, and it
     alone, test figures: the test split judges the choice and never
-    makes it."""
+    makes it. With `ensemble`, the cells' ensemble is built and, if it is
+    better on validation, takes its place (a row of its own)."""
     tests = [c for c in rows[0] if c.startswith("test_")] if rows else []
     for row in rows:
         row.update(chosen=False, **dict.fromkeys(tests, math.nan))
@@ -136,6 +146,24 @@ def choose(rows: list[dict], results: dict[str, RunMetrics],
         lambda r: results[r["cell"]].best_objective)
     if not ranked:
         return
+    if ensemble and len(ranked) > 1:
+        record = export_ensemble(
+            [RunDir(workdir / r["cell"]) for r in ranked],
+            workdir / ENSEMBLE, objective=objective, size=len(ranked),
+            report=report)
+        if record["chosen"]:
+            record = test_ensemble(workdir / ENSEMBLE, record)
+            rows.append({**dict.fromkeys(rows[0], math.nan),
+                         "cell": ENSEMBLE, "verdict": "-", "chosen": True,
+                         f"best_{objective}": record[
+                             f"ensemble_{objective}"],
+                         **{c: record["test"].get(c, math.nan)
+                            for c in tests}})
+            name = "test_rmse" if "test_rmse" in tests else "test_accuracy"
+            report(f"chosen by best {objective}: the ensemble, "
+                   f"{name.replace('_', ' ').replace('rmse', 'RMSE')} "
+                   f"{rows[-1][name]:.4f} (held out: it chose nothing)")
+            return
     best = ranked[0]
     best["chosen"] = True
     cell = best["cell"]
@@ -149,32 +177,42 @@ def choose(rows: list[dict], results: dict[str, RunMetrics],
 
 
 def format_comparison(rows: Sequence[dict]) -> str:
-    """The comparison as an aligned text table."""
+    """The comparison as an aligned text table ("-" where a row has no
+    such figure: the ensemble's trained no curves of its own)."""
     if rows and "test_rmse" in rows[0]:  # a regression
         return format_table(
             ("cell", "params", "best val loss", "val MAE", "val RMSE",
              "best epoch", "train loss", "val loss", "val/train", "s/epoch",
              "verdict", "test RMSE", "test MAE"),
-            [[r["cell"], f"{r['parameters']:,}", f"{r['best_val_loss']:.4g}",
-              f"{r['best_val_mae']:.4g}", f"{r['best_val_rmse']:.4g}",
-              str(r["best_epoch"]), f"{r['final_train_loss']:.4g}",
-              f"{r['final_val_loss']:.4g}",
+            [[r["cell"], _num(r["parameters"], ","),
+              _num(r["best_val_loss"], ".4g"), _num(r["best_val_mae"], ".4g"),
+              _num(r["best_val_rmse"], ".4g"), _num(r["best_epoch"], ""),
+              _num(r["final_train_loss"], ".4g"),
+              _num(r["final_val_loss"], ".4g"),
               (f"{r['final_val_loss'] / r['final_train_loss']:.2f}x"
                if r["final_train_loss"] > 0 else "-"),
-              f"{r['seconds_per_epoch']:.2f}", r["verdict"],
+              _num(r["seconds_per_epoch"], ".2f"), r["verdict"],
               f"{r['test_rmse']:.4g} (chosen)" if r["chosen"] else "-",
               f"{r['test_mae']:.4g}" if r["chosen"] else "-"]
              for r in rows]) + "\n"
     return format_table(
         ("cell", "params", "best val acc", "best epoch", "train acc",
          "val acc", "gap", "s/epoch", "verdict", "test acc"),
-        [[r["cell"], f"{r['parameters']:,}", f"{r['best_val_accuracy']:.4f}",
-          str(r["best_epoch"]), f"{r['final_train_accuracy']:.4f}",
-          f"{r['final_val_accuracy']:.4f}",
-          format(r["final_accuracy_gap"], GAP),
-          f"{r['seconds_per_epoch']:.2f}", r["verdict"],
+        [[r["cell"], _num(r["parameters"], ","),
+          _num(r["best_val_accuracy"], ".4f"), _num(r["best_epoch"], ""),
+          _num(r["final_train_accuracy"], ".4f"),
+          _num(r["final_val_accuracy"], ".4f"),
+          _num(r["final_accuracy_gap"], GAP),
+          _num(r["seconds_per_epoch"], ".2f"), r["verdict"],
           _test_accuracy(r) if r["chosen"] else "-"]
          for r in rows]) + "\n"
+
+
+def _num(value, spec: str) -> str:
+    """`value` formatted, "-" for NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    return format(value, spec)
 
 
 def _test_accuracy(row: dict) -> str:

@@ -179,9 +179,10 @@ def _record_ensemble(workdir: pathlib.Path, spec, best: dict,
                      ensemble: dict, report) -> dict:
     """Tests the ensemble that is the study's model, and records it as
     the choice in `best/hparams.json`."""
-    from tuning.study.ensemble import test_ensemble
+    from tuning.study.ensemble import ENSEMBLE, test_ensemble
 
-    ensemble = test_ensemble(workdir, ensemble)
+    ensemble = test_ensemble(StudyDir(workdir).best.path / ENSEMBLE,
+                             ensemble)
     regression = spec.base.data.task == "regression"
     name = "test_rmse" if regression else "test_accuracy"
     study = StudyDir(workdir)
@@ -194,7 +195,7 @@ def _record_ensemble(workdir: pathlib.Path, spec, best: dict,
            f"{name.replace('_', ' ').replace('rmse', 'RMSE')} "
            + ("-" if value is None else f"{value:.4f}")
            + " (held out: it chose nothing), model "
-           f"{shlex.quote(str(study.best.path / 'ensemble' / 'model.keras'))}")
+           f"{shlex.quote(str(study.best.path / ENSEMBLE / 'model.keras'))}")
     return best
 
 

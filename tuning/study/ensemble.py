@@ -30,6 +30,7 @@ from tuning.trial.files import json_safe, write_json
 from tuning.trial.run import FINISHED, RunDir, Status, StudyDir
 from tuning.trial.verdict import best_first, minimizes
 
+ENSEMBLE = "ensemble"  # the directory, in best/ or a comparison's workdir
 MEMBERS = "members.json"
 # The models the selection may draw from: the best this many.
 POOL = 20
@@ -142,18 +143,8 @@ def candidates(workdir: pathlib.Path, spec: StudySpec,
 
 def build_ensemble(workdir: pathlib.Path, spec: StudySpec,
                    table: ResultsTable, *, report) -> dict | None:
-    """Selects and exports `best/ensemble/` (model, labels, config and
-    `members.json`), and says whether it beats the single best model on
-    validation.
-
-    Returns:
-        The `members.json` record (`chosen`: whether the ensemble is the
-        study's model), or None with fewer than two models to draw from.
-    """
-    import keras
-
-    import rnntune  # noqa: F401  registers what exported models hold
-
+    """`export_ensemble` of the study's `candidates` into
+    `best/ensemble/`; None (said) with fewer than two to draw from."""
     pool = candidates(workdir, spec, table)
     if len(pool) < 2:
         report(f"--ensemble {spec.ensemble}: {len(pool)} finished model(s); "
@@ -161,66 +152,81 @@ def build_ensemble(workdir: pathlib.Path, spec: StudySpec,
                "best")
         return None
     study = StudyDir(workdir)
-    best_run = study.trial(pool[0]["trial_id"])
-    inputs, labels = split_inputs(best_run.read_config(), "validation")
+    return export_ensemble([study.trial(r["trial_id"]) for r in pool],
+                           study.best.path / ENSEMBLE,
+                           objective=spec.objective, size=spec.ensemble,
+                           report=report)
+
+
+def export_ensemble(runs: list[RunDir], out: pathlib.Path, *,
+                    objective: str, size: int, report) -> dict:
+    """Selects (`select`) among the finished `runs` (best single first,
+    all on the same splits) on their validation outputs and writes `out`:
+    the averaged model, its labels and config, and `members.json`, which
+    says whether it beats the single best on validation.
+
+    Returns:
+        The `members.json` record (`chosen`: the ensemble is better).
+    """
+    import keras
+
+    import rnntune  # noqa: F401  registers what exported models hold
+
+    best_run = runs[0]
+    config = best_run.read_config()
+    inputs, labels = split_inputs(config, "validation")
     models, outputs = {}, {}
-    for row in pool:
-        run = study.trial(row["trial_id"])
+    for run in runs:
         models[run.name] = keras.models.load_model(run.model_path)
         outputs[run.name] = np.asarray(
             models[run.name].predict(inputs, verbose=0), np.float64)
-    members = select(outputs, labels, objective=spec.objective,
-                     size=spec.ensemble)
+    members = select(outputs, labels, objective=objective, size=size)
     weights = collections.Counter(members)
     ensemble_value = validation_score(
-        spec.objective, sum(outputs[m] for m in members) / len(members),
-        labels)
-    single_value = validation_score(spec.objective, outputs[best_run.name],
+        objective, sum(outputs[m] for m in members) / len(members), labels)
+    single_value = validation_score(objective, outputs[best_run.name],
                                     labels)
-    better = (ensemble_value < single_value if minimizes(spec.objective)
+    better = (ensemble_value < single_value if minimizes(objective)
               else ensemble_value > single_value)
-    regression = best_run.read_config().data.task == "regression"
-    model = ensemble_model(models, members, regression=regression)
-    out = study.best.path / "ensemble"
     staging = out.with_name(out.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    model.save(staging / RunDir.MODEL)
+    ensemble_model(models, members, regression=config.data.task
+                   == "regression").save(staging / RunDir.MODEL)
     for name in (RunDir.LABELS, RunDir.CONFIG):
         shutil.copy(best_run / name, staging)
     record = {
-        "size": spec.ensemble, "objective": spec.objective,
-        "members": [{"trial_id": name, "weight": count / len(members),
+        "size": size, "objective": objective,
+        "members": [{"run": name, "weight": count / len(members),
                      "times_chosen": count,
-                     spec.objective: json_safe(validation_score(
-                         spec.objective, outputs[name], labels))}
+                     objective: json_safe(validation_score(
+                         objective, outputs[name], labels))}
                     for name, count in weights.most_common()],
         "selection_order": members, "pool": list(outputs),
-        f"ensemble_{spec.objective}": ensemble_value,
-        f"single_best_{spec.objective}": single_value,
+        f"ensemble_{objective}": ensemble_value,
+        f"single_best_{objective}": single_value,
         "single_best": best_run.name, "chosen": better,
-        "why": (f"validation {spec.objective}: ensemble "
-                f"{ensemble_value:.4f}, single best (trial "
-                f"{best_run.name}) {single_value:.4f}; the "
+        "why": (f"validation {objective}: ensemble {ensemble_value:.4f}, "
+                f"single best ({best_run.name}) {single_value:.4f}; the "
                 + ("ensemble" if better else "single model")
-                + " is better, so it is the study's model"),
+                + " is better, so it is the chosen model"),
     }
     write_json(staging / MEMBERS, record)
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
-    report(f"ensemble of {len(weights)} model(s) in {spec.ensemble} steps "
+    report(f"ensemble of {len(weights)} model(s) in {size} steps "
            f"({', '.join(f'{n} x{c}' for n, c in weights.most_common())}): "
            + record["why"])
     return record
 
 
-def test_ensemble(workdir: pathlib.Path, record: dict) -> dict:
-    """The chosen ensemble's test figures (`RunMetrics`' `test_*`
-    fields), written into its `members.json`: the one test evaluation of
-    a study whose ensemble is its model."""
+def test_ensemble(out: pathlib.Path, record: dict) -> dict:
+    """The ensemble in `out` with its test figures (`RunMetrics`'
+    `test_*` fields, under `test`), written into its `members.json`: the
+    one test evaluation of a study or comparison whose ensemble is its
+    model."""
     from tuning.trial.evaluate import score_exported
 
-    out = StudyDir(workdir).best.path / "ensemble"
     config = RunDir(out).read_config()
     test = split_inputs(config, "test")
     classes = (out / RunDir.LABELS).read_text().split()

@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Callable
 
 from tuning.study.confirm import confirmed
+from tuning.study.ensemble import ENSEMBLE
 from tuning.study.results import ResultsTable
 from tuning.study.spec import StudySpec
 from tuning.trial.config import Config
@@ -67,9 +68,9 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
         info.update({name: json_safe(getattr(metrics, name))
                      for name in TEST_FIELDS[metrics.task]})
     write_json(staging / StudyDir.BEST_RECORD, info)
-    ensemble = out / "ensemble"  # built before, beside the single best
+    ensemble = out / ENSEMBLE  # built before, beside the single best
     if ensemble.is_dir():
-        os.replace(ensemble, staging / "ensemble")
+        os.replace(ensemble, staging / ENSEMBLE)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(staging.path, out)
     mark_chosen(table, best["trial_id"], {

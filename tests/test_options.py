@@ -84,16 +84,16 @@ def test_study_json_keeps_its_keys_and_values(tmp_path):
     assert list(json.loads(written)) == [
         "base", "space", "space_name", "backend", "algorithm", "max_trials",
         "objective", "max_epochs", "max_consecutive_failures",
-        "retrain_best", "seed", "confirm_top", "confirm_seeds"]
+        "retrain_best", "seed", "confirm_top", "confirm_seeds", "ensemble"]
     assert json.loads(written) | {"base": None, "space": None} == {
         "base": None, "space": None, "space_name": "tiny",
         "backend": "keras-tuner", "algorithm": "random", "max_trials": 3,
         "objective": "val_loss", "max_epochs": 2,
         "max_consecutive_failures": 3, "retrain_best": True, "seed": 7,
-        "confirm_top": 1, "confirm_seeds": 3}
+        "confirm_top": 1, "confirm_seeds": 3, "ensemble": 0}
     assert load_spec(tmp_path) == spec
     older = json.loads(written)
-    del older["confirm_top"], older["confirm_seeds"]
+    del older["confirm_top"], older["confirm_seeds"], older["ensemble"]
     (tmp_path / "study.json").write_text(json.dumps(older))
     assert load_spec(tmp_path) == dataclasses.replace(spec, confirm_top=0)
 

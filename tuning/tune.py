@@ -24,7 +24,7 @@ from tuning.study.spec import (Runtime, StudySpec, load_runtime, load_spec,
 from tuning.trial.config import ConfigError
 from tuning.trial.files import write_json
 from tuning.trial.provenance import provenance, versions
-from tuning.trial.run import StudyDir
+from tuning.trial.run import RunDir, StudyDir
 from tuning.trial.workdir import check_private, lock_workdir
 
 
@@ -195,7 +195,7 @@ def _record_ensemble(workdir: pathlib.Path, spec, best: dict,
            f"{name.replace('_', ' ').replace('rmse', 'RMSE')} "
            + ("-" if value is None else f"{value:.4f}")
            + " (held out: it chose nothing), model "
-           f"{shlex.quote(str(study.best.path / ENSEMBLE / 'model.keras'))}")
+           + shlex.quote(str(RunDir(study.best.path / ENSEMBLE).model_path)))
     return best
 
 

@@ -10,7 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
-from data_pipeline.cache import DataCache, open_entry
+from data_pipeline.cache import DataCache
+from data_pipeline.cache_entry import open_entry
 from data_pipeline.config import DataConfig, DataError
 from data_pipeline.pipeline import VectorizedSplits
 from data_pipeline.sources import load_splits
@@ -159,6 +160,7 @@ def test_a_run_is_the_same_with_and_without_the_cache(smoke_config,
         tmp_path / "uncached" / "vocabulary.txt").read_text()
 
 
+@pytest.mark.slow
 def test_a_data_space_study_reads_its_corpus_once(smoke_config, tmp_path):
     from studies import study_spec
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.request
 
+import pytest
 
 from launch.cli import main
 from launch.presets import PRESETS
@@ -60,6 +61,7 @@ def test_a_preset_and_a_space_shown_in_full(capsys):
     assert code == 2 and "name the preset" in err
 
 
+@pytest.mark.slow
 def test_output_holds_no_library_chatter_unless_verbose(smoke_run):
     workdir, _ = smoke_run
     quiet = run_cli("predict", "--model", str(workdir / "model.keras"),
@@ -72,6 +74,7 @@ def test_output_holds_no_library_chatter_unless_verbose(smoke_run):
     assert "cudart_stub.cc" in loud.stderr or "port.cc" in loud.stderr
 
 
+@pytest.mark.slow
 def test_a_terminal_sees_each_epoch_live(tmp_path):
     """On a terminal the step, rate and time left are shown in place
     within the epoch; piped output (every other test) has none."""

@@ -49,6 +49,7 @@ def test_ensemble_settings_are_checked():
                    max_trials=1, ensemble=3, retrain_best=True)
 
 
+@pytest.mark.slow
 def test_a_text_study_exports_an_ensemble_of_its_own_vectorizers(tmp_path):
     base = apply_overrides(get_preset("smoke"), {"data.max_examples": 1200})
     space = {"data.max_tokens": {"choice": [1000, 3000]},

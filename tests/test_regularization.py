@@ -133,6 +133,7 @@ KNOBS = {"model.embedding_dropout": 0.2, "model.pooling": "max",
          "train.epochs": 2, "data.max_examples": 200}
 
 
+@pytest.mark.slow
 def test_every_knob_trains_on_two_replicas_and_the_model_predicts(
         smoke_config, tmp_path, two_replicas):
     config = apply_overrides(smoke_config, KNOBS)

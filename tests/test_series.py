@@ -90,6 +90,7 @@ def test_padding_is_masked_by_length_and_zeros_stay_values(series_run):
     assert not np.allclose(more, probs, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_predict_reads_every_format_and_matches_the_test_accuracy(
         series_run, tmp_path):
     run, config, metrics = series_run
@@ -131,6 +132,7 @@ def test_predict_reads_every_format_and_matches_the_test_accuracy(
         assert [g[:2] for g in got] == [line[:2] for line in lines[:5]]
 
 
+@pytest.mark.slow
 def test_predict_says_what_is_wrong_in_one_line(series_run, smoke_run,
                                                 tmp_path):
     run, *_ = series_run
@@ -174,6 +176,7 @@ def test_series_settings_are_checked_like_the_others(tmp_path):
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_compare_trains_every_cell_on_the_same_series(tmp_path):
     out = run_cli("compare", "--preset", "basic_motions", "--smoke",
                   "--cells", "gru,lstm", "--workdir", str(tmp_path),

@@ -166,6 +166,7 @@ def test_balanced_accuracy_is_the_mean_of_per_class_recalls():
     assert float(binary.result()) == pytest.approx((2 / 3 + 1) / 2)
 
 
+@pytest.mark.slow
 def test_compare_and_report_speak_of_errors_for_a_regression(tmp_path):
     out = run_cli("compare", "--preset", "tecator", "--smoke", "--cells",
                   "gru,lstm", "--ensemble", "--workdir", str(tmp_path),
@@ -198,6 +199,7 @@ def test_compare_and_report_speak_of_errors_for_a_regression(tmp_path):
         assert entry["final_gap"] is not None
 
 
+@pytest.mark.slow
 def test_a_study_ranks_a_regression_by_validation_mae(tmp_path):
     base = get_preset("tecator", smoke=True)
     spec = study_spec(base, {"model.cell": {"choice": ["gru", "lstm"]}},

@@ -218,10 +218,11 @@ def test_a_builder_killed_mid_write_leaves_no_entry_and_is_cleaned_up(
     # A builder that is killed -9 while it writes its entry's files.
     script = (
         "import sys, time, data_pipeline.cache as c\n"
+        "import data_pipeline.cache_entry as entry\n"
         "from data_pipeline.config import DataConfig\n"
         "def slow(*a):\n"
         "    print('writing', flush=True); time.sleep(60)\n"
-        "c.PackedTexts.write = staticmethod(slow)\n"
+        "entry.PackedTexts.write = staticmethod(slow)\n"
         f"c.DataCache({str(tmp_path)!r}).open(DataConfig(source='csv', "
         f"path={str(reviews_csv)!r}, max_tokens=500, sequence_length=40))\n")
     child = subprocess.Popen([sys.executable, "-c", script], cwd=REPO,

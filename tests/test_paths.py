@@ -24,6 +24,7 @@ def _data_sets():
             "data.path=reviews.csv"]
 
 
+@pytest.mark.slow
 def test_train_and_predict_with_relative_paths(here):
     out = run_cli("train", "--preset", "smoke", *_data_sets(),
                   "--workdir", "my runs/rel", cwd=here)

@@ -47,7 +47,7 @@ def tiny_config(smoke_config):
 
 
 @pytest.mark.parametrize("bucket, replicas", [
-    (True, 1),
+    pytest.param(True, 1, marks=pytest.mark.slow),
     # Padded batches (the seed preset's) and a two-replica strategy,
     # whose first look at a batch is a pass over the data of its own.
     pytest.param(False, 1, marks=pytest.mark.slow),

@@ -188,6 +188,7 @@ def test_compare_trains_every_cell_on_the_same_series(tmp_path):
     assert len(chosen) == 1 and 0 <= chosen[0]["test_accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_a_keras_tuner_study_on_series_shares_one_prepared_copy(tmp_path):
     base = get_preset("basic_motions", smoke=True)
     spec = study_spec(base, {"model.cell": {"choice": ["gru", "lstm"]},

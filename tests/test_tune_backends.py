@@ -221,7 +221,9 @@ def failure_space(csv_path, tmp_path):
     }
 
 
-@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+@pytest.mark.parametrize("backend", [
+    "keras-tuner", pytest.param("ray", marks=pytest.mark.slow)],
+    indirect=True)
 def test_failed_trials_are_recorded_and_the_study_goes_on(
         backend, smoke_config, reviews_csv, tmp_path, tensorboard):
     base = apply_overrides(smoke_config, {

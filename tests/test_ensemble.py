@@ -25,11 +25,16 @@ def test_selection_adds_with_replacement_and_leaves_a_weak_model_out():
     other = np.array([[0.4], [0.6], [0.45], [0.1], [0.9], [0.2]])
     weak = np.array([[0.9], [0.1], [0.2], [0.8], [0.3], [0.7]])
     outputs = {"a": right, "b": other, "weak": weak}
-    assert validation_score("val_accuracy", right, labels) == 5 / 6
+    assert validation_score("val_accuracy", right, labels) == \
+        pytest.approx(5 / 6)
     members = select(outputs, labels, objective="val_accuracy", size=3)
     assert "weak" not in members
     mean = sum(outputs[m] for m in members) / len(members)
     assert validation_score("val_accuracy", mean, labels) == 1.0
+    # Scored as the runs score themselves: their label smoothing counts.
+    assert validation_score("val_loss", right, labels,
+                            label_smoothing=0.1) != pytest.approx(
+        validation_score("val_loss", right, labels))
     # A regression minimizes its error: the better model, added twice.
     targets = np.array([1.0, 2.0, 3.0])
     good, bad = np.array([[1.1], [2.0], [2.9]]), np.array([[3.0], [0], [9]])

@@ -18,7 +18,6 @@ ensemble from the same models.
 """
 
 import collections
-import math
 import pathlib
 import shutil
 
@@ -37,29 +36,26 @@ POOL = 20
 
 
 def validation_score(objective: str, outputs: np.ndarray,
-                     labels: np.ndarray) -> float:
-    """The validation `objective` of a model's (or an average's) outputs:
-    accuracy, cross-entropy, or a regression's MSE, MAE or RMSE."""
-    if labels.dtype.kind == "f":  # regression targets
-        errors = outputs[:, 0] - labels
-        if objective == "val_mae":
-            return float(np.mean(np.abs(errors)))
-        mse = float(np.mean(errors ** 2))
-        return math.sqrt(mse) if objective == "val_rmse" else mse
-    if outputs.shape[-1] == 1:  # one sigmoid unit
-        p = np.clip(outputs[:, 0], 1e-7, 1 - 1e-7)
-        if objective == "val_accuracy":
-            return float(np.mean((p > 0.5) == (labels == 1)))
-        return float(-np.mean(labels * np.log(p)
-                              + (1 - labels) * np.log(1 - p)))
-    if objective == "val_accuracy":
-        return float(np.mean(np.argmax(outputs, axis=-1) == labels))
-    p = np.clip(outputs[np.arange(len(labels)), labels.astype(int)], 1e-7, 1)
-    return float(-np.mean(np.log(p)))
+                     labels: np.ndarray, *,
+                     label_smoothing: float = 0.0) -> float:
+    """The validation `objective` of a model's (or an average's) outputs,
+    scored as a run scores its own (`optimization.score_outputs`); the
+    task is told by the labels (float targets: a regression) and the
+    outputs' width (one sigmoid unit: two classes)."""
+    from tuning.trial.optimization import score_outputs
+
+    num_classes = (0 if labels.dtype.kind == "f"
+                   else 2 if outputs.shape[-1] == 1 else outputs.shape[-1])
+    if num_classes == 0 and outputs.ndim == 2 and labels.ndim == 1:
+        labels = labels[:, None]  # one value per example, as the model
+    return score_outputs(objective, outputs, labels,
+                         num_classes=num_classes,
+                         label_smoothing=label_smoothing)
 
 
 def select(outputs: dict[str, np.ndarray], labels: np.ndarray, *,
-           objective: str, size: int) -> list[str]:
+           objective: str, size: int, label_smoothing: float = 0.0
+           ) -> list[str]:
     """`size` greedy steps with replacement over `outputs` (model name ->
     validation outputs, best single model first): the members, in the
     order added (repeats are weights). Ties go to the earlier model."""
@@ -70,7 +66,8 @@ def select(outputs: dict[str, np.ndarray], labels: np.ndarray, *,
         for name, out in outputs.items():
             mean = (out if total is None else total + out) / (len(members)
                                                               + 1)
-            value = validation_score(objective, mean, labels)
+            value = validation_score(objective, mean, labels,
+                                     label_smoothing=label_smoothing)
             if best_value is None or (value < best_value
                                       if minimizes(objective)
                                       else value > best_value):
@@ -180,19 +177,22 @@ def export_ensemble(runs: list[RunDir], out: pathlib.Path, *,
         models[run.name] = keras.models.load_model(run.model_path)
         outputs[run.name] = np.asarray(
             models[run.name].predict(inputs, verbose=0), np.float64)
-    members = select(outputs, labels, objective=objective, size=size)
+    smoothing = config.train.label_smoothing
+    members = select(outputs, labels, objective=objective, size=size,
+                     label_smoothing=smoothing)
     weights = collections.Counter(members)
     ensemble_value = validation_score(
-        objective, sum(outputs[m] for m in members) / len(members), labels)
+        objective, sum(outputs[m] for m in members) / len(members), labels,
+        label_smoothing=smoothing)
     single_value = validation_score(objective, outputs[best_run.name],
-                                    labels)
+                                    labels, label_smoothing=smoothing)
     better = (ensemble_value < single_value if minimizes(objective)
               else ensemble_value > single_value)
     staging = out.with_name(out.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     ensemble_model(models, members, regression=config.data.task
-                   == "regression").save(staging / RunDir.MODEL)
+                   != "classification").save(staging / RunDir.MODEL)
     for name in (RunDir.LABELS, RunDir.CONFIG):
         shutil.copy(best_run / name, staging)
     record = {
@@ -200,7 +200,8 @@ def export_ensemble(runs: list[RunDir], out: pathlib.Path, *,
         "members": [{"run": name, "weight": count / len(members),
                      "times_chosen": count,
                      objective: json_safe(validation_score(
-                         objective, outputs[name], labels))}
+                         objective, outputs[name], labels,
+                         label_smoothing=smoothing))}
                     for name, count in weights.most_common()],
         "selection_order": members, "pool": list(outputs),
         f"ensemble_{objective}": ensemble_value,

@@ -141,4 +141,25 @@ def make_metrics(num_classes: int) -> list[str | keras.metrics.Metric]:
     if num_classes == 0:
         return [keras.metrics.MeanAbsoluteError(name="mae"),
                 keras.metrics.RootMeanSquaredError(name="rmse")]
-    return ["accuracy", BalancedAccuracy(num_classes)]
+    accuracy = (keras.metrics.BinaryAccuracy(name="accuracy",
+                                             threshold=THRESHOLD)
+                if num_classes == 2
+                else keras.metrics.SparseCategoricalAccuracy(
+                    name="accuracy"))
+    return [accuracy, BalancedAccuracy(num_classes)]
+
+
+def score_outputs(objective: str, outputs, labels, *, num_classes: int,
+                  label_smoothing: float = 0.0) -> float:
+    """The validation `objective` (`val_loss`, `val_accuracy`, ...) of a
+    model's outputs for `labels`, by the same loss and metrics a run
+    compiles (`make_loss`, `make_metrics`: label smoothing and the
+    threshold included), so an average of models' outputs is scored as a
+    run scores its own."""
+    if objective == "val_loss":
+        loss = make_loss(num_classes, label_smoothing)
+        return float(loss(labels, outputs))
+    name = objective.removeprefix("val_")
+    metric = next(m for m in make_metrics(num_classes) if m.name == name)
+    metric.update_state(labels, outputs)
+    return float(metric.result())

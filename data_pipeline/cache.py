@@ -310,11 +310,16 @@ def open_vectorized(data: DataConfig, *, root: pathlib.Path | None = None,
     """`data` vectorized: from the cache at `root` (default
     `default_root(data)`) unless `data.cache` is off, else read and
     vectorized in memory. Numeric series are prepared in memory
-    (`SeriesArrays`: small, never cached).
+    (`SeriesArrays`, or `ForecastArrays` of forecasting windows: small,
+    never cached).
 
     Raises:
         DataError: the source cannot be read.
     """
+    if data.task == "forecast":
+        from data_pipeline.forecast_arrays import ForecastArrays
+
+        return ForecastArrays.build(data)
     if data.kind == "series":
         from data_pipeline.series_arrays import SeriesArrays
 

@@ -7,13 +7,16 @@ from typing import Literal
 
 Source = Literal["imdb", "rotten_tomatoes", "directory", "csv", "aclimdb",
                  "japanese_vowels", "basic_motions", "tecator",
-                 "covid_3_month", "series"]
+                 "covid_3_month", "airline", "m1_yearly", "series"]
 SOURCE_NAMES: tuple[str, ...] = typing.get_args(Source)
 # The sources of numeric series (`data_pipeline.series`); the rest are text.
 SERIES_SOURCES = ("japanese_vowels", "basic_motions", "tecator",
-                  "covid_3_month", "series")
+                  "covid_3_month", "airline", "m1_yearly", "series")
+# The embedded long series to forecast (`data_pipeline.forecast`).
+FORECAST_SOURCES = ("airline", "m1_yearly")
 DecodeErrors = Literal["strict", "replace", "skip"]
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "forecast"]
+Gaps = Literal["refuse", "fill"]
 Normalize = Literal["channel", "series", "none"]
 
 # Where data is cached, and whether: they change no result.
@@ -21,7 +24,7 @@ CACHE_FIELDS = ("cache", "cache_dir")
 # The fields that decide no text's split (the vectorizer's, the batching's
 # and the cache's).
 NOT_SPLIT = ("max_tokens", "sequence_length", "bucket_by_length",
-             "normalize", *CACHE_FIELDS)
+             "normalize", "lookback", "stride", *CACHE_FIELDS)
 
 ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 
@@ -50,7 +53,12 @@ class DataConfig:
             `covid_3_month` (regression) are embedded UCR/UEA and TSER
             sets (with their own test split); `series` reads the `.ts`,
             `.npz` or `.csv` file at `path` (and its test split from
-            `test_path`, if given).
+            `test_path`, if given). Long series to forecast
+            (`data.task=forecast`, `data_pipeline.forecast`): `airline`
+            (144 monthly passenger counts) and `m1_yearly` (the M1
+            competition's 181 yearly series) are embedded; `series` reads
+            a CSV (`target_column`, optional `time_column`, `id_column`
+            for many series) or a Monash `.tsf` file at `path`.
         path: directory or file for the `directory`, `csv` and `series`
             sources.
         test_path: `series`: a file of the same format holding the test
@@ -58,7 +66,8 @@ class DataConfig:
             split is `test_split` of `path`'s series.
         task: what a label is: `classification` (a class per text or
             series) or `regression` (a number per series; series
-            sources only).
+            sources only), or `forecast` (the next `horizon` steps of a
+            long series' target, from the `lookback` steps before).
         normalize: series: `channel` scales each channel to zero mean and
             unit variance with statistics of the training split's real
             steps only (padding left out), inside the model, so it takes
@@ -70,6 +79,20 @@ class DataConfig:
         channels_first: series `.npz`: `X` is (series, channels, time).
         value_columns: series long CSV: the value columns (the channels),
             comma-separated; empty reads a wide CSV (one series per row).
+            Forecasting: the input columns besides the target.
+        target_column: forecasting CSV: the column to forecast.
+        lookback: forecasting: steps a window reads.
+        horizon: forecasting: steps it predicts at once (a direct
+            multi-output head).
+        stride: forecasting: steps between training windows.
+        season: forecasting: the seasonal period (12 for monthly data
+            with a yearly cycle; 1 for none), for the seasonal-naive
+            forecast and MASE.
+        validation_horizons, test_horizons: forecasting: how many
+            horizon-sized blocks at the end of each series are held out
+            for validation, and after them for test.
+        gaps: forecasting: a missing step or value is refused (`refuse`,
+            saying how many) or interpolated linearly (`fill`).
         id_column, time_column: series long CSV: which rows form a series
             and their order.
         url: archive location for the `aclimdb` source.
@@ -111,6 +134,14 @@ class DataConfig:
     normalize: Normalize = "channel"
     channels_first: bool = False
     value_columns: str = ""
+    target_column: str = ""
+    lookback: int = 24
+    horizon: int = 12
+    stride: int = 1
+    season: int = 1
+    validation_horizons: int = 1
+    test_horizons: int = 1
+    gaps: Gaps = "refuse"
     id_column: str = "id"
     time_column: str = "time"
     url: str = ACLIMDB_URL
@@ -134,7 +165,20 @@ class DataConfig:
                  "decode_errors", self.decode_errors,
                  "one of strict, replace, skip")
         _require(self.task in typing.get_args(Task), "task", self.task,
-                 "one of classification, regression")
+                 "one of classification, regression, forecast")
+        for key in ("lookback", "horizon", "stride", "season",
+                    "validation_horizons", "test_horizons"):
+            _require(getattr(self, key) >= 1, key, getattr(self, key),
+                     "an integer >= 1")
+        _require(self.gaps in typing.get_args(Gaps), "gaps", self.gaps,
+                 "one of refuse, fill")
+        _require(self.task == "forecast" or self.source not in
+                 FORECAST_SOURCES, "task", self.task,
+                 f"forecast for source={self.source!r} (a long series)")
+        _require(self.task != "forecast" or self.source in
+                 (*FORECAST_SOURCES, "series"), "source", self.source,
+                 "airline, m1_yearly or series (a CSV or .tsf file) for "
+                 "task=forecast")
         _require(self.task == "classification" or self.kind == "series",
                  "task", self.task, "classification for a text source "
                  "(regression takes numeric series: source=series, or an "
@@ -179,4 +223,4 @@ class DataConfig:
         every split: equal keys mean equal prepared splits (batching is not
         among them)."""
         return (*self.split_key, self.max_tokens, self.sequence_length,
-                self.normalize)
+                self.normalize, self.lookback, self.stride)

@@ -285,12 +285,16 @@ def planned_dataset(gather, input_spec, *, examples: int, length: int,
                     lengths: np.ndarray | None,
                     bounds: tuple[int, ...] | None, batch_size: int,
                     seed: int | None, epochs: ShuffleEpoch,
-                    label_dtype: tf.DType = tf.int32) -> tf.data.Dataset:
+                    label_dtype: tf.DType = tf.int32,
+                    label_shape: tuple[int, ...] = (),
+                    weighted: bool = False) -> tf.data.Dataset:
     """Batches planned in NumPy an epoch at a time: epoch `e`'s by an
     `rng` seeded with `(seed, e)` (no seed: a fixed order), each gathered
     by `gather(rows, padded_length)` as `(inputs, labels)`, inputs as
     `input_spec` says (ids for texts, values and lengths for series),
-    labels of `label_dtype` (int32 classes, float32 regression targets).
+    labels of `label_dtype` (int32 classes, float32 regression targets)
+    and `label_shape` each (a forecast's horizon); `weighted`: `gather`
+    adds each row's float32 loss weight.
     """
 
     def batches():
@@ -305,8 +309,10 @@ def planned_dataset(gather, input_spec, *, examples: int, length: int,
 
     steps = (-(-examples // batch_size) if bounds is None
              else bucketed_batches(lengths, bounds, batch_size))
-    ds = tf.data.Dataset.from_generator(batches, output_signature=(
-        input_spec, tf.TensorSpec((None,), label_dtype)))
+    signature = (input_spec, tf.TensorSpec((None, *label_shape), label_dtype))
+    if weighted:
+        signature += (tf.TensorSpec((None,), tf.float32),)
+    ds = tf.data.Dataset.from_generator(batches, output_signature=signature)
     # Said, Keras runs every batch of every epoch (and knows the steps).
     ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     return ds.prefetch(tf.data.AUTOTUNE)

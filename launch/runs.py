@@ -26,6 +26,8 @@ def cmd_train(args) -> int:
                                      strategy=strategy, report=say,
                                      status=status_sink())
     say(f"{args.workdir}: {metrics.describe()}")
+    for line in metrics.forecast_lines():
+        say(line)
     if metrics.diverged:
         return 1
     say(f"model: {quote(RunDir(args.workdir).model_path)}")
@@ -49,6 +51,11 @@ def cmd_compare(args) -> int:
     cells = parse_cells(args.cells)
     strategy = strategy_from(args)
     from tuning.compare import compare_cells, format_comparison
+
+    if args.ensemble and config.data.task == "forecast":
+        raise UsageError("--ensemble: not for data.task=forecast (its "
+                          "windows' forecasts are not yet averaged); leave "
+                          "it out")
 
     rows = compare_cells(config, cells, args.workdir, strategy=strategy,
                          report=say, status=status_sink(),
@@ -117,7 +124,7 @@ def cmd_predict(args) -> int:
 
     labels_path = model_path.with_name(RunDir.LABELS)
     series_file = args.file and pathlib.Path(args.file).suffix.lower() in (
-        ".ts", ".npz")
+        ".ts", ".npz", ".tsf")
     texts = None if series_file else read_texts(args)
     quiet_tensorflow()
     import numpy as np
@@ -125,6 +132,8 @@ def cmd_predict(args) -> int:
     from tuning.trial.evaluate import predicted_labels
 
     model = load_model(model_path)
+    if model.name.endswith("_forecaster"):
+        return print_forecasts(args, model, model_path)
     if isinstance(model.input, dict):  # a series model
         inputs, shown = read_series_inputs(args, model, model_path)
     elif series_file:
@@ -185,6 +194,68 @@ def read_series_inputs(args, model, model_path: pathlib.Path
     values, lengths = found.padded()
     return ({"values": values, "lengths": lengths},
             [f"series {i + 1} ({n} steps)" for i, n in enumerate(lengths)])
+
+
+def print_forecasts(args, model, model_path: pathlib.Path) -> int:
+    """Prints the next `horizon` values of each series of `--file` (a
+    history read with the run's own data settings: target and input
+    columns, time column), from its last `lookback` steps: a line per
+    step, `series`, time (the next stamps, or `+k` without a time
+    column) and value."""
+    import numpy as np
+
+    from data_pipeline.config import DataError
+    from data_pipeline.forecast_files import read_forecast_csv, read_tsf
+    from tuning.trial.run import RunDir
+
+    if not args.file or args.texts:
+        raise UsageError(f"{model_path} forecasts a series: pass its "
+                         "history as --file FILE (.csv or .tsf)")
+    try:
+        data = RunDir(model_path.parent).read_config().data
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError(f"{model_path}: its run's config.json (the "
+                         "lookback and the columns it reads) is not beside "
+                         "it") from None
+    path = pathlib.Path(args.file)
+    target, time_column = _columns_of(data)
+    try:
+        found = (read_tsf(path, gaps=data.gaps)
+                 if path.suffix.lower() == ".tsf" else read_forecast_csv(
+                     path, target=target,
+                     inputs=[c.strip() for c in data.value_columns.split(",")
+                             if c.strip()],
+                     time_column=time_column, id_column=data.id_column,
+                     gaps=data.gaps))
+    except DataError as e:
+        raise UsageError(str(e)) from None
+    short = [s for s in found.series if len(s) < data.lookback]
+    if short:
+        raise UsageError(f"{path}: series {short[0].name!r} has "
+                         f"{len(short[0])} steps; the model reads the last "
+                         f"{data.lookback} (data.lookback)")
+    values = np.stack([s.values[-data.lookback:] for s in found.series])
+    forecasts = model.predict(
+        {"values": values,
+         "lengths": np.full(len(values), data.lookback, np.int32)},
+        verbose=0)
+    print("series\ttime\tforecast")
+    for series, forecast in zip(found.series, forecasts):
+        times = (series.next_times(len(forecast))
+                 or [f"+{k + 1}" for k in range(len(forecast))])
+        for time, value in zip(times, forecast):
+            print(f"{series.name}\t{time}\t{float(value):.6g}")
+    return 0
+
+
+def _columns_of(data) -> tuple[str, str]:
+    """(target, time column) a forecasting run reads: an embedded set's
+    own, else the run's `data.target_column` and `data.time_column`."""
+    from data_pipeline.forecast_files import EMBEDDED_FORECASTS
+
+    if data.source in EMBEDDED_FORECASTS:
+        return tuple(EMBEDDED_FORECASTS[data.source][2:][::-1])
+    return data.target_column, data.time_column
 
 
 def add_commands(sub) -> None:

@@ -15,7 +15,8 @@ import numpy as np
 
 from models.config import ModelConfig
 from models.layers import (AttentionPooling1D, LengthMask,
-                           MaskedMaxPooling1D, SeriesStandardization)
+                           MaskedMaxPooling1D, SeriesStandardization,
+                           WindowScale)
 
 CELLS = {
     "simple_rnn": keras.layers.SimpleRNN,
@@ -68,7 +69,8 @@ def build_series_model(config: ModelConfig, *, channels: int,
                        num_classes: int, mean: np.ndarray,
                        variance: np.ndarray,
                        target: tuple[float, float] = (0.0, 1.0),
-                       standardize_series: bool = False) -> keras.Model:
+                       standardize_series: bool = False,
+                       horizon: int = 0) -> keras.Model:
     """Normalization, the length mask, stacked recurrent layers, a dense
     head and the output, on raw values: the model a run exports.
 
@@ -87,12 +89,16 @@ def build_series_model(config: ModelConfig, *, channels: int,
             predicts raw values.
         standardize_series: scale each series' channels by their own
             mean and variance first (`SeriesStandardization`).
+        horizon: forecasting (`num_classes` 0): the steps predicted at
+            once, one linear unit each; with `standardize_series` scaled
+            back by the window's own target statistics (`WindowScale`).
 
     Returns:
         An uncompiled functional model from `{"values": float32[batch,
         steps, channels], "lengths": int32[batch]}` (any number of steps;
         a series' steps past its length are padding, masked) to
-        probabilities, or to float32[batch, 1] values (regression).
+        probabilities, or to float32[batch, 1] values (regression), or
+        float32[batch, horizon] (forecasting).
     """
     if num_classes < 2 and num_classes != 0:
         raise ValueError(f"num_classes={num_classes}: expected >= 2, or 0 "
@@ -110,16 +116,22 @@ def build_series_model(config: ModelConfig, *, channels: int,
         name="normalization")(x)
     x = LengthMask(name="length_mask")([x, lengths])
     kind = "regressor" if num_classes == 0 else "classifier"
-    return keras.Model({"values": values, "lengths": lengths},
-                       _stack_and_head(config, x, num_classes, target),
+    out = _stack_and_head(config, x, num_classes, target, max(horizon, 1))
+    if horizon:
+        kind = "forecaster"
+        if standardize_series:
+            out = WindowScale(dtype="float32", name="window_scale")(
+                [out, values, lengths])
+    return keras.Model({"values": values, "lengths": lengths}, out,
                        name=f"{config.cell}_series_{kind}")
 
 
 def _stack_and_head(config: ModelConfig, x, num_classes: int,
-                    target: tuple[float, float] = (0.0, 1.0)):
+                    target: tuple[float, float] = (0.0, 1.0),
+                    outputs: int = 1):
     """The recurrent stack over `x` (masked or not), its pooling, dropout,
-    head and output layer (`num_classes` 0: a linear unit scaled by
-    `target`'s mean and standard deviation): the output tensor."""
+    head and output layer (`num_classes` 0: `outputs` linear units scaled
+    by `target`'s mean and standard deviation): the output tensor."""
     cell = CELLS[config.cell]
     last = config.num_layers - 1
     for i, units in enumerate(config.layer_units):
@@ -140,7 +152,7 @@ def _stack_and_head(config: ModelConfig, x, num_classes: int,
                                name="head")(x)
     # float32 whatever the policy: probabilities and the loss stay exact.
     if num_classes == 0:
-        x = keras.layers.Dense(1, dtype="float32", name="output")(x)
+        x = keras.layers.Dense(outputs, dtype="float32", name="output")(x)
         mean, std = target
         return keras.layers.Rescaling(scale=std, offset=mean,
                                       dtype="float32",

@@ -130,15 +130,43 @@ class SeriesStandardization(keras.layers.Layer):
 
     def call(self, inputs):
         values, lengths = inputs
-        steps = ops.cumsum(ops.ones_like(values[..., :1], dtype="int32"),
-                           axis=1) - 1
-        real = ops.cast(steps < ops.reshape(ops.cast(lengths, "int32"),
-                                            (-1, 1, 1)), values.dtype)
-        count = ops.maximum(ops.sum(real, axis=1, keepdims=True), 1.0)
-        mean = ops.sum(values * real, axis=1, keepdims=True) / count
-        centred = (values - mean) * real
-        variance = ops.sum(centred * centred, axis=1, keepdims=True) / count
-        return centred / ops.sqrt(variance + 1e-12)
+        real, mean, variance = _moments(values, lengths)
+        return (values - mean) * real / ops.sqrt(variance + 1e-12)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
+def _moments(values, lengths):
+    """(real, mean, variance) of each series' channels over its real steps:
+    `real` [batch, steps, 1] is 1 on them, the moments [batch, 1,
+    channels]."""
+    steps = ops.cumsum(ops.ones_like(values[..., :1], dtype="int32"),
+                       axis=1) - 1
+    real = ops.cast(steps < ops.reshape(ops.cast(lengths, "int32"),
+                                        (-1, 1, 1)), values.dtype)
+    count = ops.maximum(ops.sum(real, axis=1, keepdims=True), 1.0)
+    mean = ops.sum(values * real, axis=1, keepdims=True) / count
+    centred = (values - mean) * real
+    return real, mean, ops.sum(centred * centred, axis=1,
+                               keepdims=True) / count
+
+
+@keras.saving.register_keras_serializable(package="rnntune")
+class WindowScale(keras.layers.Layer):
+    """A forecast back to its window's scale: `[forecast, values, lengths]`
+    in, `forecast * std + mean` out, with the mean and standard deviation
+    of the window's first channel (the target) over its real steps. With
+    `SeriesStandardization` on the inputs, the network sees every window
+    at one scale and forecasts in it, so a trend past the training span's
+    range, or series of any units, stay in reach (reversible instance
+    normalization)."""
+
+    def call(self, inputs):
+        forecast, values, lengths = inputs
+        _, mean, variance = _moments(values[..., :1], lengths)
+        return (forecast * ops.sqrt(variance[:, 0] + 1e-12)
+                + mean[:, 0])
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]

@@ -43,6 +43,8 @@ COLUMNS = {
         "final_loss_gap", "seconds_per_epoch", "verdict", "chosen",
         "test_loss", "test_mae", "test_rmse"),
 }
+COLUMNS["forecast"] = (*COLUMNS["regression"], "test_mape", "test_smape",
+                       "test_mase")
 
 
 def compare_cells(config: Config, cells: Sequence[str],
@@ -174,6 +176,8 @@ def choose(rows: list[dict], results: dict[str, RunMetrics],
     name, value = metrics.test_figure
     report(f"chosen by best {objective}: {best['cell']}, {name} "
            f"{value:.4f} (held out: it chose nothing)")
+    for line in metrics.forecast_lines():
+        report(line)
 
 
 def format_comparison(rows: Sequence[dict]) -> str:

@@ -24,7 +24,7 @@ from tuning.study.spec import (Runtime, StudySpec, load_runtime, load_spec,
 from tuning.trial.config import ConfigError
 from tuning.trial.files import write_json
 from tuning.trial.provenance import provenance, versions
-from tuning.trial.run import RunDir, StudyDir
+from tuning.trial.run import RunDir, StudyDir, test_figure_of
 from tuning.trial.workdir import check_private, lock_workdir
 
 
@@ -116,7 +116,14 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
     for note in spec.space.notes():
         report(f"note: {note}")
     if not resume:
-        splits = load_splits(spec.base.data)  # bad data fails here
+        # Bad data fails here (a forecast's windows are checked whole).
+        forecast = splits = None
+        if spec.base.data.task == "forecast":
+            from data_pipeline.cache import open_vectorized
+
+            forecast = open_vectorized(spec.base.data).info
+        else:
+            splits = load_splits(spec.base.data)
         workdir.mkdir(parents=True, exist_ok=True)
         from tuning.study import hparams
 
@@ -125,7 +132,8 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
         save_spec(workdir, spec)
         # Once per study (each trial's config.json has its own too).
         write_json(workdir / StudyDir.PROVENANCE,
-                   provenance(_cache_data(workdir, spec, splits, report)))
+                   provenance(forecast or _cache_data(workdir, spec, splits,
+                                                      report)))
     else:
         record_versions_on_resume(workdir, report=report)
     runtime = runtime or load_runtime(workdir)
@@ -164,14 +172,16 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
     if best and chosen:
         return _record_ensemble(workdir, spec, best, ensemble, report)
     if best:
-        name = ("test RMSE" if spec.base.data.task == "regression"
-                else "test accuracy")
-        test = best[name.replace(" ", "_").lower()]
+        field, name = test_figure_of(spec.base.data.task)
+        test = best.get(field)
         report(f"best: trial {best['trial_id']} ({spec.objective} "
                f"{best[spec.objective]:.4f}), {name} "
                + ("-" if test is None else f"{test:.4f}")
                + " (held out: it chose nothing), model "
                f"{shlex.quote(str(StudyDir(workdir).best.model_path))}")
+        chosen = StudyDir(workdir).trial(best["trial_id"]).read_metrics()
+        for line in (chosen.forecast_lines() if chosen else []):
+            report(line)
     return best
 
 
@@ -183,8 +193,7 @@ def _record_ensemble(workdir: pathlib.Path, spec, best: dict,
 
     ensemble = test_ensemble(StudyDir(workdir).best.path / ENSEMBLE,
                              ensemble)
-    regression = spec.base.data.task == "regression"
-    name = "test_rmse" if regression else "test_accuracy"
+    name, words = test_figure_of(spec.base.data.task)
     study = StudyDir(workdir)
     best = {**best, **ensemble["test"], "chosen_model": "ensemble",
             "ensemble": ensemble}
@@ -192,7 +201,7 @@ def _record_ensemble(workdir: pathlib.Path, spec, best: dict,
     value = best.get(name)
     report(f"best: the ensemble ({spec.objective} "
            f"{ensemble[f'ensemble_{spec.objective}']:.4f} on validation), "
-           f"{name.replace('_', ' ').replace('rmse', 'RMSE')} "
+           f"{words} "
            + ("-" if value is None else f"{value:.4f}")
            + " (held out: it chose nothing), model "
            + shlex.quote(str(RunDir(study.best.path / ENSEMBLE).model_path)))

@@ -81,14 +81,16 @@ def format_text(report: dict, *, max_runs: int = 20) -> str:
               _fmt(g[f"mean_{field}"], ".4f"),
               _fmt(g["mean_final_gap"], GAP)] for g in groups])]
     if report.get("chosen"):
-        lines += ["", _chosen_line(report["chosen"])]
+        lines += ["", _chosen_line(report["chosen"]),
+                  *report["chosen"].get("forecast", [])]
     lines += ["", report["rules"]]
     return "\n".join(lines)
 
 
 def _chosen_line(chosen: dict) -> str:
-    name, value = (("test RMSE", chosen["test_rmse"]) if "test_rmse" in chosen
-                   else ("test accuracy", chosen["test_accuracy"]))
+    name, value = next((words, chosen[field]) for field, words in (
+        ("test_mase", "test MASE"), ("test_rmse", "test RMSE"),
+        ("test_accuracy", "test accuracy")) if field in chosen)
     return (f"chosen: {chosen['run']}, {name} {value:.4f} (the held-out "
             "test split, which took part in no choice)")
 
@@ -194,6 +196,9 @@ def _html(report, images, gap_png) -> str:
         for run, png in images.items())
     chosen = (f'<p id="chosen">{esc(_chosen_line(report["chosen"]))}</p>'
               if report.get("chosen") else "")
+    if (report.get("chosen") or {}).get("forecast"):
+        chosen += ('<pre id="forecast">'
+                   + esc("\n".join(report["chosen"]["forecast"])) + "</pre>")
     headers = _run_headers(objective, task)
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>rnntune report</title>

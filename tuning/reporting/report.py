@@ -24,7 +24,7 @@ from tuning.study.spec import StudySpec, load_spec
 from tuning.trial import verdict
 from tuning.trial.config import ConfigError
 from tuning.trial.files import json_safe
-from tuning.trial.run import RunDir, StudyDir
+from tuning.trial.run import RunDir, StudyDir, test_figure_of
 
 NUMERIC_BINS = 6  # above this many distinct values, split at the median
 
@@ -205,7 +205,8 @@ def build_report(workdir: str | pathlib.Path) -> dict:
             "hyperparameters": varying, "runs": entries,
             "groups": _groups(entries, varying, task),
             "top": _top(entries, objective),
-            "chosen": _chosen(workdir, kind, entries, task)}
+            "chosen": _chosen(workdir, kind, entries, task, forecast=any(
+                c.get("data.task") == "forecast" for c in configs.values()))}
 
 
 def _read_json(path: pathlib.Path):
@@ -215,11 +216,13 @@ def _read_json(path: pathlib.Path):
         return None
 
 
-def _chosen(workdir: pathlib.Path, kind: str, entries,
-            task: str) -> dict | None:
-    """The chosen model and its test accuracy (a regression's test RMSE),
-    the only test figure a study or a comparison measures: `best/` of a
-    study, the comparison's chosen cell, or a training run itself."""
+def _chosen(workdir: pathlib.Path, kind: str, entries, task: str, *,
+            forecast: bool = False) -> dict | None:
+    """The chosen model and its test accuracy (a regression's test RMSE;
+    a forecast's MASE, with the table of its test figures beside the
+    trivial forecasts'), the only test figure a study or a comparison
+    measures: `best/` of a study, the comparison's chosen cell, or a
+    training run itself."""
     if kind == "study":
         study = StudyDir(workdir)
         info = _read_json(study.best / study.BEST_RECORD) or {}
@@ -234,11 +237,16 @@ def _chosen(workdir: pathlib.Path, kind: str, entries,
     else:
         info = _read_json(RunDir(workdir).metrics_path) or {}
         run = entries[0]["run"] if entries else None
-    name = "test_rmse" if task == "regression" else "test_accuracy"
+    name, _ = test_figure_of("forecast" if forecast else task)
     test = json_safe(info.get(name))
     if run is None or test is None:
         return None
-    return {"run": run, name: test}
+    chosen = {"run": run, name: test}
+    if forecast:
+        found = RunDir(workdir if kind == "train" else workdir / run
+                       ).read_metrics()
+        chosen["forecast"] = found.forecast_lines() if found else []
+    return chosen
 
 
 def ranked_runs(entries, objective: str) -> list[dict]:

@@ -106,7 +106,7 @@ def write_experiment(workdir: pathlib.Path, space: SearchSpace, *,
                 for name, (domain, text) in DERIVED.items()]
     metrics = [hp.Metric(tag, group=group or None, description=text)
                for tag, group, text in (
-                   REGRESSION_METRICS if task == "regression" else METRICS)]
+                   REGRESSION_METRICS if task != "classification" else METRICS)]
     writer = tf.summary.create_file_writer(str(StudyDir(workdir).logs))
     with writer.as_default():
         hp.hparams_config(hparams=hparams, metrics=metrics)

@@ -338,6 +338,22 @@ SPACES: dict[str, tuple[str, dict]] = {
                                                       "none"]},
                       "data.sequence_length": {"choice": [16, 32, 100]},
                   }),
+    "forecast": ("forecasting: the lookback and the training windows' "
+                 "stride (trials window the same series again), the three "
+                 "cells, width, depth, dropout, learning rate and the "
+                 "normalization (each window's own, or the training "
+                 "span's)", {
+                     "model.cell": {"choice": ["simple_rnn", "gru",
+                                               "lstm"]},
+                     "data.lookback": {"choice": [6, 12, 24, 36]},
+                     "data.stride": {"choice": [1, 2]},
+                     "model.units": {"choice": [16, 32, 64]},
+                     "model.num_layers": {"int": [1, 2]},
+                     "model.dropout": {"float": [0.0, 0.3], "step": 0.1},
+                     "train.learning_rate": {"float": [1e-3, 1e-2],
+                                             "log": True},
+                     "data.normalize": {"choice": ["series", "channel"]},
+                 }),
     "tiny": ("two cells and two widths: a few seconds per trial, for "
              "smoke runs and CI", {
                  "model.cell": {"choice": ["gru", "lstm"]},

@@ -28,7 +28,8 @@ OBJECTIVES: tuple[str, ...] = typing.get_args(Objective)
 # The objectives each `data.task` records (a regression has no accuracy, a
 # classification no errors).
 TASK_OBJECTIVES = {"classification": ("val_accuracy", "val_loss"),
-                   "regression": ("val_loss", "val_mae", "val_rmse")}
+                   "regression": ("val_loss", "val_mae", "val_rmse"),
+                   "forecast": ("val_loss", "val_mae")}
 
 
 class ConfigError(ValueError):
@@ -170,10 +171,10 @@ class Config:
                 f"{self.model.pretrained_embeddings!r}: expected none for "
                 "numeric series (word vectors start a text model's "
                 "embedding)")
-        if task == "regression" and self.train.label_smoothing:
+        if task != "classification" and self.train.label_smoothing:
             raise ConfigError(
                 f"train.label_smoothing={self.train.label_smoothing!r}: "
-                "expected 0 for data.task=regression (it smooths class "
+                f"expected 0 for data.task={task} (it smooths class "
                 "labels)")
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

@@ -38,12 +38,33 @@ def score(model: keras.Model, batches: tf.data.Dataset) -> dict:
             for name in ("loss", *names)}
 
 
+def forecast_test(model: keras.Model, windows) -> np.ndarray:
+    """A forecaster's forecasts [windows, horizon] of the test windows of
+    `windows` (`data_pipeline.forecast.ForecastWindows`)."""
+    test = windows.splits["test"]
+    return model.predict(
+        {"values": test.inputs,
+         "lengths": np.full(len(test), windows.lookback, np.int32)},
+        batch_size=SCORE_BATCH_SIZE, verbose=0)
+
+
+def forecast_figures(windows, forecast: np.ndarray) -> dict:
+    """A forecaster's test figures beyond `score`'s: MAE, RMSE, MAPE,
+    sMAPE and MASE of `forecast` on the test windows (every series
+    alike, unweighted), and the trivial forecasts' on the same windows."""
+    return {**{f"test_{name}": value
+               for name, value in windows.errors("test", forecast).items()},
+            "test_baselines": {name: windows.errors("test", baseline)
+                               for name, baseline
+                               in windows.baselines("test").items()}}
+
+
 def score_exported(model_path: pathlib.Path, test: tuple | None, *,
                    num_classes: int, label_smoothing: float) -> dict:
     """The exported model at `model_path` scored on `test`, `(inputs,
-    labels)` as a user would run it (raw texts, or raw series values and
-    lengths), with the loss its run trained with: NaN figures when there
-    is no test split."""
+    labels)` (and weights, for a forecast) as a user would run it (raw
+    texts, or raw series values and lengths), with the loss its run
+    trained with: NaN figures when there is no test split."""
     if test is None:
         return {"test_loss": math.nan}
     model = keras.models.load_model(model_path)

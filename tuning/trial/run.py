@@ -34,9 +34,9 @@ class RunMetrics:
     a run without a finished epoch).
 
     Attributes:
-        task: `classification` or `regression` (whose runs have mean
-            absolute and root mean squared errors, `*_mae` and `*_rmse`,
-            where a classification has accuracies).
+        task: `classification`, `regression` or `forecast` (whose runs
+            have mean absolute and root mean squared errors, `*_mae` and
+            `*_rmse`, where a classification has accuracies).
         status: `completed` or `diverged` (a NaN or infinite loss).
         objective: the validation metric the run chose its epoch by.
         best_objective: its value at the best epoch.
@@ -52,6 +52,12 @@ class RunMetrics:
             comparison's cells but the chosen one.
         test_balanced_accuracy: the mean of the per-class recalls on the
             test split (equal to accuracy where the classes are even).
+        test_mape, test_smape, test_mase: a forecast's percentage errors
+            and its MAE scaled by the in-sample seasonal-naive error
+            (`data_pipeline.forecast.forecast_errors`).
+        test_baselines: a forecast's trivial forecasts (naive, seasonal
+            naive, drift) on the same test windows: name -> their
+            `mae`, `rmse`, `mape`, `smape`, `mase`.
         parameters: the model's parameter count.
         seconds_per_epoch: median epoch time.
         overfit_onset_epoch, gap_slope, verdict, verdict_reason: the
@@ -84,6 +90,10 @@ class RunMetrics:
     test_balanced_accuracy: float = NAN
     test_mae: float = NAN
     test_rmse: float = NAN
+    test_mape: float = NAN
+    test_smape: float = NAN
+    test_mase: float = NAN
+    test_baselines: dict | None = None
     parameters: int = 0
     seconds_per_epoch: float = NAN
     overfit_onset_epoch: int | None = None
@@ -110,25 +120,28 @@ class RunMetrics:
 
     @property
     def regression(self) -> bool:
-        return self.task == "regression"
+        """Whether the run predicts values (a regression or a forecast),
+        judged by its errors rather than accuracies."""
+        return self.task in ("regression", "forecast")
 
     @property
     def test_figure(self) -> tuple[str, float]:
         """The test figure a run is told by: `("test accuracy", ...)`, or
-        for a regression `("test RMSE", ...)`."""
-        if self.regression:
-            return "test RMSE", self.test_rmse
-        return "test accuracy", self.test_accuracy
+        for a regression `("test RMSE", ...)`, a forecast `("test MASE",
+        ...)`."""
+        field, words = test_figure_of(self.task)
+        return words, getattr(self, field)
 
     @classmethod
     def from_history(cls, rows: Sequence[Mapping[str, float]], *,
                      objective: str, num_classes: int, stopped_early: bool,
-                     parameters: int, baseline_loss: float = NAN
-                     ) -> "RunMetrics":
+                     parameters: int, baseline_loss: float = NAN,
+                     task: str | None = None) -> "RunMetrics":
         """A run's metrics from its history rows, its curves judged
         (`tuning.trial.verdict`; `num_classes` 0 for a regression, whose
-        train-mean predictor has `baseline_loss`); test figures and wall
-        time NaN until they are known."""
+        train-mean predictor has `baseline_loss`; `task` says which, by
+        default told from `num_classes`); test figures and wall time NaN
+        until they are known."""
         figures = verdict.analyze(rows, num_classes=num_classes,
                                   objective=objective,
                                   baseline_loss=baseline_loss)
@@ -138,7 +151,8 @@ class RunMetrics:
             status="diverged" if figures["verdict"] == "diverged"
             else "completed",
             objective=objective,
-            task="regression" if num_classes == 0 else "classification",
+            task=task or ("regression" if num_classes == 0
+                          else "classification"),
             best_objective=top.get(objective, NAN),
             best_epoch=top.get("epoch", 0),
             best_val_accuracy=top.get("val_accuracy", NAN),
@@ -196,6 +210,50 @@ class RunMetrics:
                 f"{self.best_epoch}, {name} {value:.4f}, verdict "
                 f"{self.verdict}")
 
+    def forecast_lines(self) -> list[str]:
+        """A tested forecast's figures beside its trivial forecasts' on
+        the same test windows (`forecast_table`); none otherwise."""
+        if self.task != "forecast" or not self.test_baselines:
+            return []
+        return forecast_table({name: getattr(self, f"test_{name}")
+                               for name in FORECAST_FIGURES},
+                              self.test_baselines)
+
+
+def test_figure_of(task: str) -> tuple[str, str]:
+    """(field, words) of the test figure a run of `task` is told by."""
+    return {"classification": ("test_accuracy", "test accuracy"),
+            "regression": ("test_rmse", "test RMSE"),
+            "forecast": ("test_mase", "test MASE")}[task]
+
+
+# A forecast's test figures, as `forecast_table` prints them.
+FORECAST_FIGURES = ("mae", "rmse", "mape", "smape", "mase")
+
+
+def forecast_table(model: Mapping[str, float],
+                   baselines: Mapping[str, Mapping[str, float]]
+                   ) -> list[str]:
+    """Lines of a table: the model's test MAE, RMSE, MAPE, sMAPE and MASE,
+    then each trivial forecast's, so a reader sees at once whether the
+    network beats them (MASE below 1 beats the in-sample seasonal naive
+    forecast)."""
+    rows = [("model", model), *baselines.items()]
+    width = max(len(name) for name, _ in rows)
+
+    def cell(figures, name):
+        value = figures.get(name)
+        if value is None or not math.isfinite(value):
+            return "-"
+        return f"{value:.2f}%" if name in ("mape", "smape") else f"{value:.4g}"
+
+    lines = [f"{'test forecast':<{width + 2}}" + "".join(
+        f"{name.upper():>10}" for name in FORECAST_FIGURES)]
+    for name, figures in rows:
+        lines.append(f"  {name:<{width}}" + "".join(
+            f"{cell(figures, f):>10}" for f in FORECAST_FIGURES))
+    return lines
+
 
 # The fields of a run's metrics a study's results table holds (with
 # `stopped_epoch`, the epoch it ended at).
@@ -203,7 +261,7 @@ SUMMARY_FIELDS = ("best_objective", "best_epoch", "epochs_run",
                   "final_accuracy_gap", "accuracy_gap_at_best", "gap_slope",
                   "overfit_onset_epoch", "verdict", "best_val_accuracy",
                   "best_val_loss", "best_val_mae", "best_val_rmse",
-                  "test_accuracy", "test_rmse", "wall_seconds")
+                  "test_accuracy", "test_rmse", "test_mase", "wall_seconds")
 
 
 # A run's test figures, by task.
@@ -211,9 +269,11 @@ TEST_FIELDS = {
     "classification": ("test_loss", "test_accuracy",
                        "test_balanced_accuracy"),
     "regression": ("test_loss", "test_mae", "test_rmse"),
+    "forecast": ("test_loss", "test_mae", "test_rmse", "test_mape",
+                 "test_smape", "test_mase"),
 }
 # Those a study's results table holds (in `SUMMARY_FIELDS`).
-TABLE_TEST_FIELDS = ("test_accuracy", "test_rmse")
+TABLE_TEST_FIELDS = ("test_accuracy", "test_rmse", "test_mase")
 
 
 class Status(enum.StrEnum):
@@ -255,6 +315,7 @@ class RunDir:
     HISTORY = "history.csv"  # one row per finished epoch
     LOGS = "logs"  # TensorBoard event files
     ROW = "row.json"  # a study trial's results-table row
+    FORECAST_PLOT = "forecast.png"  # a forecast's test span, drawn
 
     def __init__(self, path: str | os.PathLike):
         self.path = pathlib.Path(path)

@@ -51,7 +51,9 @@ from tuning.trial.data import (RunData, pretrained_vectors, prepare_data,
                                vectorized_data, warn_of_padded_final_steps,
                                warn_of_slow_kernels)
 from tuning.trial.devices import describe as describe_devices
-from tuning.trial.evaluate import score, score_exported
+from tuning.trial.evaluate import (forecast_figures, forecast_test, score,
+                                   score_exported)
+from tuning.trial.forecast_plot import log_image, plot_forecast
 from tuning.trial.export import export
 from tuning.trial.files import write_atomic
 from tuning.trial.optimization import compile_model, make_optimizer
@@ -61,7 +63,8 @@ from tuning.trial.state import BEST_WEIGHTS, TrainingState
 from tuning.trial.tb_layout import write_layout
 from tuning.trial.workdir import finished_metrics
 
-LOG_RUNS = ("train", "validation", "gap")  # the TensorBoard runs it writes
+# The TensorBoard runs it writes (`test`: a forecast's test span drawn).
+LOG_RUNS = ("train", "validation", "gap", "test")
 
 
 def train_and_evaluate(
@@ -157,10 +160,14 @@ def train_and_evaluate(
     metrics = RunMetrics.from_history(
         recorder.rows, objective=config.train.objective,
         num_classes=data.num_classes, stopped_early=best.stopped_early,
-        parameters=model.count_params(), baseline_loss=data.baseline_loss)
+        parameters=model.count_params(), baseline_loss=data.baseline_loss,
+        task=config.data.task)
     if evaluate_test and "test" in data.datasets and not metrics.diverged:
         # The model that is exported, scored as every chosen model is.
         metrics = metrics.replace(**score(model, data.datasets["test"]))
+        if config.data.task == "forecast":
+            metrics = metrics.replace(**test_forecast(
+                run, model, vectorized.forecast, epoch=metrics.epochs_run))
     if not metrics.diverged:
         export(run, (data.vectorized.vectorizer
                      if data.vectorized.kind == "text" else None), model)
@@ -190,8 +197,24 @@ def add_test_metrics(run: RunDir, metrics: RunMetrics, config: Config,
         run.model_path, vectorized.test_inputs(),
         num_classes=len(vectorized.info.class_names),
         label_smoothing=config.train.label_smoothing))
+    if config.data.task == "forecast" and metrics.tested:
+        metrics = metrics.replace(**test_forecast(
+            run, keras.models.load_model(run.model_path),
+            vectorized.forecast, epoch=metrics.epochs_run))
     run.write_metrics(metrics)
     return metrics
+
+
+def test_forecast(run: RunDir, model: keras.Model, windows, *,
+                  epoch: int) -> dict:
+    """A forecaster's test figures beside the trivial forecasts'
+    (`forecast_figures`), its test span drawn into the run
+    (`forecast.png`, and the image `test_forecast` in TensorBoard)."""
+    forecast = forecast_test(model, windows)
+    png = run / run.FORECAST_PLOT
+    plot_forecast(windows, forecast, png)
+    log_image(png, run.logs / "test", step=epoch)
+    return forecast_figures(windows, forecast)
 
 
 def sized_to_corpus(config: Config, train_examples: int, *,
@@ -316,7 +339,9 @@ def _build(config: Config, data: RunData) -> keras.Model:
             num_classes=data.num_classes, mean=prepared.mean,
             variance=prepared.variance,
             target=(prepared.target_mean, prepared.target_std),
-            standardize_series=config.data.normalize == "series")
+            standardize_series=config.data.normalize == "series",
+            horizon=(config.data.horizon if config.data.task == "forecast"
+                     else 0))
     return build_model(config.model, num_classes=data.num_classes,
                        vocab_size=prepared.vectorizer.vocabulary_size())
 

@@ -268,3 +268,12 @@ def test_a_study_tunes_the_lookback_and_reports_the_baselines(tmp_path,
     report = run_cli("report", "--workdir", str(workdir))
     assert report.returncode == 0, report.stderr
     assert "test MASE" in report.stdout and "seasonal_naive" in report.stdout
+    # The study's model forecasts from a history, read with its run's
+    # settings (config.json beside it).
+    history = tmp_path / "airline.csv"
+    history.write_text(embedded_forecast("airline").read_text())
+    forecast = run_cli("predict", "--model",
+                       str(workdir / "best" / "model.keras"), "--file",
+                       str(history))
+    assert forecast.returncode == 0, forecast.stderr
+    assert forecast.stdout.splitlines()[1].startswith("airline\t1961-01\t")

@@ -35,6 +35,10 @@ def test_only_the_chosen_model_meets_the_test_split(smoke_config, tmp_path):
             assert row.get("test_accuracy") is None
     saved = json.loads((tmp_path / "best" / "hparams.json").read_text())
     assert saved["test_accuracy"] == best["test_accuracy"]
+    # The chosen run's own config.json travels with its model.
+    assert ((tmp_path / "best" / "config.json").read_text()
+            == (tmp_path / "trials" / best["trial_id"]
+                / "config.json").read_text())
     assert lines[-1].startswith(f"best: trial {best['trial_id']} "
                                 "(val_accuracy ")
     assert f"test accuracy {best['test_accuracy']:.4f} (held out" in (

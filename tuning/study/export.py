@@ -61,7 +61,9 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
     else:
         metrics = evaluate_chosen and evaluate_chosen(best["trial_id"])
         model_from = source
-    for name in (RunDir.MODEL, RunDir.LABELS):
+    # config.json beside the model: `predict` reads the run's data
+    # settings (a series' columns, a forecast's lookback) from it.
+    for name in (RunDir.MODEL, RunDir.LABELS, RunDir.CONFIG):
         shutil.copy(model_from / name, staging.path)
     # The one test evaluation of the study: the chosen model's.
     if metrics:

@@ -4,6 +4,8 @@ with (versions, split fingerprints)."""
 import json
 import math
 
+import pytest
+
 from data_pipeline.sources import load_splits
 from tuning.trial.config import apply_overrides
 from tuning.tune import run_study
@@ -76,3 +78,36 @@ def test_a_fingerprint_follows_the_texts_their_order_and_labels():
                   split(["a", "b c"], [0, 1]), split(["a b"], [0])):
         assert other.fingerprint() != one
 
+
+
+@pytest.mark.parametrize("kind", ["texts", "series"])
+def test_retrain_best_trains_the_choice_on_train_and_validation(
+        smoke_config, tmp_path, kind):
+    """`--retrain-best`, texts and series alike: `best/` holds a model
+    trained on both splits for the chosen trial's best epoch, tested."""
+    from keras import models
+
+    import rnntune  # noqa: F401  (registers the layers)
+    from launch.presets import get_preset
+
+    config = (apply_overrides(smoke_config, {"data.max_examples": 200})
+              if kind == "texts" else get_preset("basic_motions",
+                                                 smoke=True))
+    spec = study_spec(config, {"model.units": {"choice": [4]}},
+                      backend="keras-tuner", algorithm="grid", max_trials=1,
+                      max_epochs=1, retrain_best=True)
+    best = run_study(tmp_path, spec, report=lambda line: None)
+    saved = json.loads((tmp_path / "best" / "hparams.json").read_text())
+    assert saved["retrained_on_train_and_validation"] is True
+    examples = json.loads((tmp_path / "trials" / best["trial_id"]
+                           / "config.json").read_text())["runtime"][
+                               "examples"]
+    retrained = json.loads((tmp_path / "best" / "retrain"
+                            / "config.json").read_text())["runtime"]
+    assert retrained["examples"]["train"] == (examples["train"]
+                                              + examples["validation"])
+    assert retrained["examples"]["test"] == examples["test"]
+    assert 0 <= saved["test_accuracy"] <= 1
+    model = models.load_model(tmp_path / "best" / "model.keras")
+    assert model.count_params() == models.load_model(
+        tmp_path / "best" / "retrain" / "model.keras").count_params()

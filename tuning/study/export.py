@@ -129,14 +129,17 @@ def retrain_on_train_and_validation(config: Config, run: RunDir, *,
     """
     import numpy as np
 
-    from data_pipeline.sources import Split, load_splits
+    from data_pipeline.sources import load_splits
     from tuning.trial.train import train_and_evaluate
 
     splits = load_splits(config.data)
-    merged = dataclasses.replace(splits, train=Split(
-        texts=np.concatenate([splits.train.texts, splits.validation.texts]),
-        labels=np.concatenate([splits.train.labels,
-                               splits.validation.labels])))
+    # Texts or series alike: each field of the two splits, end to end.
+    merged = dataclasses.replace(splits, train=dataclasses.replace(
+        splits.train, **{
+            field.name: np.concatenate([getattr(splits.train, field.name),
+                                        getattr(splits.validation,
+                                                field.name)])
+            for field in dataclasses.fields(splits.train)}))
     config = dataclasses.replace(config, train=dataclasses.replace(
         config.train, epochs=max(1, epochs), min_examples_seen=0,
         early_stopping_patience=0, restore_best_weights=False))

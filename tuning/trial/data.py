@@ -9,6 +9,8 @@ import tensorflow as tf
 
 from data_pipeline.cache import open_vectorized
 from data_pipeline.pipeline import ShuffleEpoch, VectorizedSplits, padded_share
+from data_pipeline.series import SeriesSplits
+from data_pipeline.series_arrays import SeriesArrays
 from data_pipeline.sources import TextSplits
 from data_pipeline.vectors import FoundVectors, read_vectors
 from models.config import cudnn_layers
@@ -48,15 +50,18 @@ class RunData:
         return int(self.datasets["train"].cardinality())
 
 
-def vectorized_data(config: Config, *, splits: TextSplits | None = None,
+def vectorized_data(config: Config, *,
+                    splits: TextSplits | SeriesSplits | None = None,
                     report: Report) -> VectorizedSplits:
-    """`config`'s data vectorized: `splits` if given, else its source,
-    through the data cache (`data_pipeline.cache`) unless `data.cache` is
-    off.
+    """`config`'s data vectorized: `splits` (texts or series) if given,
+    else its source, through the data cache (`data_pipeline.cache`)
+    unless `data.cache` is off.
 
     Raises:
         DataError: the data source cannot be read.
     """
+    if isinstance(splits, SeriesSplits):
+        return SeriesArrays.build(splits, config.data)
     if splits is not None:
         return VectorizedSplits.build(
             splits, max_tokens=config.data.max_tokens,

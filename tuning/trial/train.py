@@ -38,6 +38,7 @@ import tensorflow as tf
 
 from data_pipeline.pipeline import VectorizedSplits
 from data_pipeline.sources import TextSplits
+from data_pipeline.series import SeriesSplits
 from data_pipeline.text import save_vocabulary
 from data_pipeline.vectors import FoundVectors
 from models.builder import build_model, build_series_model
@@ -72,7 +73,7 @@ def train_and_evaluate(
     workdir: str | os.PathLike,
     *,
     strategy: tf.distribute.Strategy | None = None,
-    splits: TextSplits | None = None,
+    splits: TextSplits | SeriesSplits | None = None,
     vectorized: VectorizedSplits | None = None,
     report: Report = print,
     status: Report | None = None,
@@ -88,8 +89,8 @@ def train_and_evaluate(
             there with the same config is returned as is; an unfinished one
             resumes from its last finished epoch.
         strategy: distribution strategy (default: the current one).
-        splits: texts to train on instead of `config.data`'s source
-            (vectorized here, not cached).
+        splits: texts or series to train on instead of `config.data`'s
+            source (prepared here, not cached).
         vectorized: `config.data` already vectorized (shared by a
             study's trials); None: opened from the data cache, built
             there first if missing (`tuning.trial.data.vectorized_data`).

@@ -178,18 +178,24 @@ class ForecastWindows:
                                self.scales[name][windows.series])
 
 
-def _origins(data: DataConfig, length: int) -> dict[str, range]:
+def _origins(data: DataConfig, length: int,
+             validation_in_train: bool) -> dict[str, range]:
     validation, test = span_starts(length, data)
     h = data.horizon
-    return {"train": range(data.lookback, validation - h + 1, data.stride),
+    train_end = test if validation_in_train else validation
+    return {"train": range(data.lookback, train_end - h + 1, data.stride),
             "validation": range(max(validation, 0), test - h + 1, h),
             "test": range(test, length - h + 1, h)}
 
 
-def forecast_windows(found: ForecastSet, data: DataConfig
-                     ) -> ForecastWindows:
+def forecast_windows(found: ForecastSet, data: DataConfig, *,
+                     validation_in_train: bool = False) -> ForecastWindows:
     """Cuts every series of `found` into its splits' windows
     (NumPy's `sliding_window_view`: views, copied once per split).
+
+    `validation_in_train`: training windows run on through the validation
+    span (a chosen configuration retrained on both, `--retrain-best`);
+    the validation windows stay, no longer held out.
 
     Raises:
         DataError: no series is long enough for a training, validation
@@ -207,7 +213,8 @@ def forecast_windows(found: ForecastSet, data: DataConfig
         validation, test = span_starts(len(series), data)
         weight_scales[s] = naive_scale(
             values[:max(validation, 2), 0].astype(np.float64), data.season)
-        for name, starts in _origins(data, len(series)).items():
+        for name, starts in _origins(data, len(series),
+                                     validation_in_train).items():
             origins = np.asarray([t for t in starts if t >= lookback],
                                  np.int64)
             if not len(origins):

@@ -48,15 +48,18 @@ class ForecastArrays(SeriesArrays):
         return self.forecast.horizon
 
     @classmethod
-    def build(cls, data: DataConfig) -> "ForecastArrays":
-        """Reads `data`'s series (once per process) and windows them.
+    def build(cls, data: DataConfig, *,
+              validation_in_train: bool = False) -> "ForecastArrays":
+        """Reads `data`'s series (once per process) and windows them
+        (`validation_in_train`: `forecast_windows`'s).
 
         Raises:
             DataError: the file is missing or malformed, or the series
                 are too short for a window of each split.
         """
         found = load_forecast_set(data)
-        windows = forecast_windows(found, data)
+        windows = forecast_windows(found, data,
+                                   validation_in_train=validation_in_train)
         splits = windows.splits
         train = splits["train"]
         channels = train.inputs.shape[2]

@@ -127,6 +127,13 @@ def test_windows_are_chronological_and_never_read_the_future():
     other = forecast_windows(found, longer)
     assert other.splits["train"].inputs.shape[1:] == (24, 1)
     assert len(other.splits["train"]) < len(windows.splits["train"])
+    # Retraining a choice: training windows run on to the test span.
+    both = forecast_windows(found, data, validation_in_train=True)
+    assert both.splits["train"].origins.tolist() == list(
+        range(data.lookback, test - data.horizon + 1))
+    for name in ("validation", "test"):
+        np.testing.assert_array_equal(both.splits[name].targets,
+                                      windows.splits[name].targets)
 
 
 def test_the_trivial_forecasts_give_the_published_airline_figures():
@@ -259,12 +266,25 @@ def test_a_study_tunes_the_lookback_and_reports_the_baselines(tmp_path,
     workdir = tmp_path / "study"
     result = run_cli("tune", "--preset", "airline", "--smoke", "--space",
                      str(space), "--backend", backend, "--algorithm", "grid",
-                     "--max-trials", "2", "--workdir", str(workdir))
+                     "--max-trials", "2", "--retrain-best", "--workdir",
+                     str(workdir))
     assert result.returncode == 0, result.stderr
     assert "seasonal_naive" in result.stdout
     lookbacks = sorted(json.loads((d / "config.json").read_text())[
         "config"]["data"]["lookback"] for d in (workdir / "trials").iterdir())
     assert lookbacks == [12, 24]
+    # --retrain-best: the choice retrained on windows through the
+    # validation span, for its best epoch.
+    best = json.loads((workdir / "best" / "hparams.json").read_text())
+    assert best["retrained_on_train_and_validation"] is True
+    trial = json.loads((workdir / "trials" / best["trial_id"]
+                        / "config.json").read_text())["runtime"]
+    retrained = json.loads((workdir / "best" / "retrain"
+                            / "config.json").read_text())["runtime"]
+    assert (retrained["examples"]["train"]
+            == trial["examples"]["train"] + 36)  # 36 more origins
+    assert retrained["examples"]["test"] == trial["examples"]["test"]
+    assert best["test_mase"] > 0
     report = run_cli("report", "--workdir", str(workdir))
     assert report.returncode == 0, report.stderr
     assert "test MASE" in report.stdout and "seasonal_naive" in report.stdout

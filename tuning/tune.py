@@ -179,7 +179,9 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
                + ("-" if test is None else f"{test:.4f}")
                + " (held out: it chose nothing), model "
                f"{shlex.quote(str(StudyDir(workdir).best.model_path))}")
-        chosen = StudyDir(workdir).trial(best["trial_id"]).read_metrics()
+        study = StudyDir(workdir)
+        chosen = (study.retrained if spec.retrain_best
+                  else study.trial(best["trial_id"])).read_metrics()
         for line in (chosen.forecast_lines() if chosen else []):
             report(line)
     return best

@@ -52,7 +52,7 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
             "confirmation": confirmation,
             "config": config.to_dict()}
     if spec.retrain_best:
-        retrained = RunDir(staging / "retrain")
+        retrained = RunDir(staging / StudyDir.RETRAINED)
         metrics = retrain_on_train_and_validation(
             config, retrained, epochs=int(best["best_epoch"]), report=report)
         model_from = retrained
@@ -124,14 +124,24 @@ def retrain_on_train_and_validation(config: Config, run: RunDir, *,
 
     For exporting a chosen configuration: no early stopping and no best-
     epoch restore (there is no held-out validation left); the validation
-    metrics it reports are on texts it trained on, and only the test
-    metrics are held out.
+    metrics it reports are on examples it trained on, and only the test
+    metrics are held out. A forecast's training windows run on through
+    the validation span.
     """
     import numpy as np
 
     from data_pipeline.sources import load_splits
     from tuning.trial.train import train_and_evaluate
 
+    config = dataclasses.replace(config, train=dataclasses.replace(
+        config.train, epochs=max(1, epochs), min_examples_seen=0,
+        early_stopping_patience=0, restore_best_weights=False))
+    if config.data.task == "forecast":
+        from data_pipeline.forecast_arrays import ForecastArrays
+
+        return train_and_evaluate(
+            config, run.path, report=report, vectorized=ForecastArrays.build(
+                config.data, validation_in_train=True))
     splits = load_splits(config.data)
     # Texts or series alike: each field of the two splits, end to end.
     merged = dataclasses.replace(splits, train=dataclasses.replace(
@@ -140,7 +150,4 @@ def retrain_on_train_and_validation(config: Config, run: RunDir, *,
                                         getattr(splits.validation,
                                                 field.name)])
             for field in dataclasses.fields(splits.train)}))
-    config = dataclasses.replace(config, train=dataclasses.replace(
-        config.train, epochs=max(1, epochs), min_examples_seen=0,
-        early_stopping_patience=0, restore_best_weights=False))
     return train_and_evaluate(config, run.path, splits=merged, report=report)

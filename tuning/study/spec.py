@@ -131,12 +131,10 @@ class StudySpec:
             raise ConfigError("--ensemble averages the trials' own models, "
                               "chosen on validation; --retrain-best trains "
                               "on validation too: use one or the other")
-        if self.base.data.task == "forecast" and (self.ensemble
-                                                  or self.retrain_best):
+        if self.base.data.task == "forecast" and self.ensemble:
             raise ConfigError(
-                f"--{'ensemble' if self.ensemble else 'retrain-best'}: "
-                "not for data.task=forecast (its windows are not yet "
-                "merged or averaged); leave it out")
+                "--ensemble: not for data.task=forecast (forecasts are "
+                "not yet averaged); leave it out")
         if self.confirm_seeds < 1:
             raise ConfigError(f"--confirm-seeds {self.confirm_seeds}: "
                               "expected an integer >= 1")

@@ -417,6 +417,7 @@ class StudyDir:
     TRIALS = "trials"
     BEST = "best"  # the chosen model
     BEST_RECORD = "hparams.json"  # in best/: the choice, and why
+    RETRAINED = "retrain"  # in best/: the choice retrained (--retrain-best)
     LOGS = "logs"
     DATA_CACHE = "data_cache"  # the vectorized data its trials share
 
@@ -440,6 +441,12 @@ class StudyDir:
     @property
     def best(self) -> RunDir:
         return RunDir(self.path / self.BEST)
+
+    @property
+    def retrained(self) -> RunDir:
+        """The chosen configuration's run on train + validation
+        (`--retrain-best`), whose model `best/` holds."""
+        return RunDir(self.path / self.BEST / self.RETRAINED)
 
     @property
     def logs(self) -> pathlib.Path:

@@ -79,7 +79,6 @@ def test_a_fingerprint_follows_the_texts_their_order_and_labels():
         assert other.fingerprint() != one
 
 
-
 @pytest.mark.parametrize("kind", ["texts", "series"])
 def test_retrain_best_trains_the_choice_on_train_and_validation(
         smoke_config, tmp_path, kind):

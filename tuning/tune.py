@@ -172,16 +172,15 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
     if best and chosen:
         return _record_ensemble(workdir, spec, best, ensemble, report)
     if best:
+        study = StudyDir(workdir)
         field, name = test_figure_of(spec.base.data.task)
         test = best.get(field)
         report(f"best: trial {best['trial_id']} ({spec.objective} "
                f"{best[spec.objective]:.4f}), {name} "
                + ("-" if test is None else f"{test:.4f}")
                + " (held out: it chose nothing), model "
-               f"{shlex.quote(str(StudyDir(workdir).best.model_path))}")
-        study = StudyDir(workdir)
-        chosen = (study.retrained if spec.retrain_best
-                  else study.trial(best["trial_id"])).read_metrics()
+               f"{shlex.quote(str(study.best.model_path))}")
+        chosen = study.chosen_run(best).read_metrics()
         for line in (chosen.forecast_lines() if chosen else []):
             report(line)
     return best

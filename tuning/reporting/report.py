@@ -226,10 +226,8 @@ def _chosen(workdir: pathlib.Path, kind: str, entries, task: str, *,
     if kind == "study":
         study = StudyDir(workdir)
         info = _read_json(study.best / study.BEST_RECORD) or {}
-        run = (f"{study.TRIALS}/{info['trial_id']}" if "trial_id" in info
-               else None)
-        if info.get("retrained_on_train_and_validation"):
-            run = str(study.retrained.path.relative_to(workdir))
+        run = (str(study.chosen_run(info).path.relative_to(workdir))
+               if "trial_id" in info else None)
         if info.get("chosen_model") == "ensemble":
             run = "best/ensemble"
     elif kind == "compare":

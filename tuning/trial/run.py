@@ -448,6 +448,13 @@ class StudyDir:
         (`--retrain-best`), whose model `best/` holds."""
         return RunDir(self.path / self.BEST / self.RETRAINED)
 
+    def chosen_run(self, record: dict) -> RunDir:
+        """The run whose model `best/` holds, from its record
+        (`best/hparams.json`): the retrained one, or the chosen trial."""
+        if record.get("retrained_on_train_and_validation"):
+            return self.retrained
+        return self.trial(record["trial_id"])
+
     @property
     def logs(self) -> pathlib.Path:
         """The HParams experiment's run."""

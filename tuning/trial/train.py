@@ -37,8 +37,8 @@ import keras
 import tensorflow as tf
 
 from data_pipeline.pipeline import VectorizedSplits
-from data_pipeline.sources import TextSplits
 from data_pipeline.series import SeriesSplits
+from data_pipeline.sources import TextSplits
 from data_pipeline.text import save_vocabulary
 from data_pipeline.vectors import FoundVectors
 from models.builder import build_model, build_series_model

@@ -19,6 +19,13 @@ from data_pipeline.text import adapt_vocabulary, text_batches, vectorizer_for
 
 VECTORIZE_BATCH = 1024
 BUCKETS = 12  # padded lengths of a bucketed split: tf.function traces
+# Batches ready ahead of the step. A fixed buffer rather than tf.data's
+# autotuning: one Python generator makes the batches, so there is nothing
+# to tune, and the autotuning thread holds up deleting the iterator (at
+# the end of every `fit`) until it next wakes, up to a minute later.
+PREFETCH_BATCHES = 4
+_NO_AUTOTUNE = tf.data.Options()
+_NO_AUTOTUNE.autotune.enabled = False
 
 
 def vectorize(texts: np.ndarray,
@@ -315,4 +322,4 @@ def planned_dataset(gather, input_spec, *, examples: int, length: int,
     ds = tf.data.Dataset.from_generator(batches, output_signature=signature)
     # Said, Keras runs every batch of every epoch (and knows the steps).
     ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(PREFETCH_BATCHES).with_options(_NO_AUTOTUNE)

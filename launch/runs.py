@@ -192,8 +192,11 @@ def read_series_inputs(args, model, model_path: pathlib.Path
         raise UsageError(f"{args.file}: series of {found.channels} "
                          f"channel(s); {model_path} takes {channels}")
     values, lengths = found.padded()
+    read = data.sequence_length  # the model reads the first steps only
     return ({"values": values, "lengths": lengths},
-            [f"series {i + 1} ({n} steps)" for i, n in enumerate(lengths)])
+            [f"series {i + 1} ({n} steps"
+             + (f", the first {read} read)" if n > read else ")")
+             for i, n in enumerate(lengths)])
 
 
 def print_forecasts(args, model, model_path: pathlib.Path) -> int:

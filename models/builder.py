@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from models.config import ModelConfig
-from models.layers import (AttentionPooling1D, LengthMask,
+from models.layers import (AttentionPooling1D, FirstSteps, LengthMask,
                            MaskedMaxPooling1D, SeriesStandardization,
                            WindowScale)
 
@@ -70,7 +70,8 @@ def build_series_model(config: ModelConfig, *, channels: int,
                        variance: np.ndarray,
                        target: tuple[float, float] = (0.0, 1.0),
                        standardize_series: bool = False,
-                       horizon: int = 0) -> keras.Model:
+                       horizon: int = 0,
+                       max_steps: int | None = None) -> keras.Model:
     """Normalization, the length mask, stacked recurrent layers, a dense
     head and the output, on raw values: the model a run exports.
 
@@ -92,6 +93,9 @@ def build_series_model(config: ModelConfig, *, channels: int,
         horizon: forecasting (`num_classes` 0): the steps predicted at
             once, one linear unit each; with `standardize_series` scaled
             back by the window's own target statistics (`WindowScale`).
+        max_steps: read each series' first `max_steps` steps only (as
+            its training split was cut: `data.sequence_length`), inside
+            the model; None reads every step.
 
     Returns:
         An uncompiled functional model from `{"values": float32[batch,
@@ -106,15 +110,17 @@ def build_series_model(config: ModelConfig, *, channels: int,
     values = keras.Input(shape=(None, channels), dtype="float32",
                          name="values")
     lengths = keras.Input(shape=(), dtype="int32", name="lengths")
-    x = values
+    x, steps = values, lengths
+    if max_steps:
+        x, steps = FirstSteps(max_steps, name="first_steps")([x, steps])
     if standardize_series:
         x = SeriesStandardization(name="series_standardization")(
-            [x, lengths])
+            [x, steps])
     x = keras.layers.Normalization(
         axis=-1, mean=np.asarray(mean, np.float32),
         variance=np.asarray(variance, np.float32),
         name="normalization")(x)
-    x = LengthMask(name="length_mask")([x, lengths])
+    x = LengthMask(name="length_mask")([x, steps])
     kind = "regressor" if num_classes == 0 else "classifier"
     out = _stack_and_head(config, x, num_classes, target, max(horizon, 1))
     if horizon:

@@ -94,6 +94,32 @@ class AttentionPooling1D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="rnntune")
+class FirstSteps(keras.layers.Layer):
+    """Each series cut to its first `steps` steps: `[values, lengths]` in,
+    the same out, no longer than `steps` (`data.sequence_length`), so the
+    exported model reads any series as its training split was read,
+    whoever calls it."""
+
+    def __init__(self, steps: int, **kwargs):
+        super().__init__(**kwargs)
+        self.steps = steps
+
+    def call(self, inputs):
+        values, lengths = inputs
+        return [values[:, :self.steps],
+                ops.minimum(ops.cast(lengths, "int32"), self.steps)]
+
+    def compute_output_shape(self, input_shape):
+        values, lengths = input_shape
+        steps = values[1] if values[1] is None else min(values[1],
+                                                        self.steps)
+        return [(values[0], steps, *values[2:]), lengths]
+
+    def get_config(self):
+        return {**super().get_config(), "steps": self.steps}
+
+
+@keras.saving.register_keras_serializable(package="rnntune")
 class LengthMask(keras.layers.Layer):
     """Masks each series' steps past its length: `[values, lengths]` in,
     `values` out with the mask every later layer reads (the recurrent

@@ -90,6 +90,25 @@ def test_padding_is_masked_by_length_and_zeros_stay_values(series_run):
     assert not np.allclose(more, probs, atol=1e-4)
 
 
+def test_the_model_reads_a_series_as_its_run_did(series_run, tmp_path):
+    # Its first data.sequence_length steps, whoever calls it: predict,
+    # an ensemble, a user's own code.
+    run, config, _ = series_run
+    model = keras.models.load_model(run.model_path)
+    steps = config.data.sequence_length
+    assert model.get_layer("first_steps").steps == steps
+    values = np.random.default_rng(0).normal(
+        size=(4, steps + 11, 12)).astype(np.float32)
+    long = model.predict({"values": values,
+                          "lengths": np.full(4, steps + 11)}, verbose=0)
+    cut = model.predict({"values": values[:, :steps],
+                         "lengths": np.full(4, steps)}, verbose=0)
+    np.testing.assert_allclose(long, cut, atol=1e-6)
+    model.save(tmp_path / "again.keras")
+    again = keras.models.load_model(tmp_path / "again.keras")
+    assert again.get_layer("first_steps").get_config()["steps"] == steps
+
+
 @pytest.mark.slow
 def test_predict_reads_every_format_and_matches_the_test_accuracy(
         series_run, tmp_path):

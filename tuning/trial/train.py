@@ -342,7 +342,10 @@ def _build(config: Config, data: RunData) -> keras.Model:
             target=(prepared.target_mean, prepared.target_std),
             standardize_series=config.data.normalize == "series",
             horizon=(config.data.horizon if config.data.task == "forecast"
-                     else 0))
+                     else 0),
+            # A forecast reads the window it is given, the last steps.
+            max_steps=(None if config.data.task == "forecast"
+                       else config.data.sequence_length))
     return build_model(config.model, num_classes=data.num_classes,
                        vocab_size=prepared.vectorizer.vocabulary_size())
 

@@ -90,6 +90,18 @@ class ForecastArrays(SeriesArrays):
                    info=info, mean=mean, variance=variance,
                    forecast=windows, **targets)
 
+    @property
+    def baseline_loss(self) -> float:
+        """The training loss (weighted mean squared error) of forecasting
+        every step with one number, the best one: what `R^2` is measured
+        against, in the targets' own units whatever `data.normalize`."""
+        train = self.forecast.splits["train"]
+        targets = train.targets.astype(np.float64)
+        weights = train.weights.astype(np.float64)[:, None]
+        level = (weights * targets).sum() / (weights.sum()
+                                             * targets.shape[1])
+        return float((weights * (targets - level) ** 2).mean())
+
     def test_inputs(self) -> tuple[dict, np.ndarray, np.ndarray]:
         """The test windows as the exported model takes them, their
         targets and loss weights."""

@@ -16,6 +16,7 @@ import rnntune  # noqa: F401  registers what exported models hold
 from data_pipeline.config import DataConfig, DataError
 from data_pipeline.forecast import (forecast_windows, load_forecast_set,
                                     span_starts)
+from data_pipeline.forecast_arrays import ForecastArrays
 from data_pipeline.forecast_files import (embedded_forecast,
                                           read_forecast_csv, read_tsf)
 from launch.presets import get_preset
@@ -182,7 +183,7 @@ def airline_run(tmp_path_factory):
 
 def test_a_forecast_run_records_its_figures_beside_the_baselines(
         airline_run):
-    run, _, metrics = airline_run
+    run, config, metrics = airline_run
     assert metrics.task == "forecast" and metrics.regression
     for name in ("test_mae", "test_rmse", "test_mape", "test_smape",
                  "test_mase"):
@@ -194,6 +195,13 @@ def test_a_forecast_run_records_its_figures_beside_the_baselines(
         "model", "naive", "seasonal_naive", "drift"]
     assert json.loads(run.metrics_path.read_text())["test_baselines"]
     assert (run / run.FORECAST_PLOT).stat().st_size > 10_000
+    # R^2 against one number in the passengers' units (the windows are
+    # standardized in the model, not the loss): the training targets'
+    # variance, one series weighing 1.
+    targets = ForecastArrays.build(config.data).labels["train"]
+    baseline = run.read_runtime()["baseline_loss"]
+    assert baseline == pytest.approx(float(targets.astype(float).var()),
+                                     rel=1e-6)
 
 
 def test_the_exported_forecaster_takes_raw_values(airline_run):

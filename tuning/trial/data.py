@@ -39,10 +39,12 @@ class RunData:
     @property
     def baseline_loss(self) -> float:
         """Regression: the loss (mean squared error) of predicting the
-        training targets' mean, their variance; NaN otherwise."""
+        training targets' mean, their variance (a forecast's own, its
+        `baseline_loss`); NaN otherwise."""
         if self.num_classes:
             return math.nan
-        return self.vectorized.target_std ** 2
+        own = getattr(self.vectorized, "baseline_loss", None)
+        return own if own is not None else self.vectorized.target_std ** 2
 
     @property
     def steps_per_epoch(self) -> int:

@@ -198,6 +198,20 @@ def _regular(path, name: str, times: np.ndarray, values: np.ndarray,
     return times, filled.astype(np.float32), count
 
 
+def _optional_column(path: pathlib.Path, header: list[str], name: str,
+                     key: str) -> int | None:
+    """Where column `name` (`data.<key>_column`) is in `header`: None when
+    it is absent and left at its default name (read when there), or
+    empty; a name set to another that is absent is a mistake."""
+    if name in header:
+        return header.index(name)
+    if name and name != key:
+        raise DataError(f"{path}: no column {name!r} (data.{key}_column); "
+                        f"the header has {', '.join(header)} (set it to "
+                        f"'' for none)")
+    return None
+
+
 def read_forecast_csv(path: pathlib.Path, *, target: str,
                       inputs: Sequence[str] = (), time_column: str = "",
                       id_column: str = "", gaps: str = "refuse"
@@ -231,8 +245,8 @@ def read_forecast_csv(path: pathlib.Path, *, target: str,
             raise DataError(f"{path}: no column {name!r} ({key}); the "
                             f"header has {', '.join(header) or 'nothing'}")
         columns.append(header.index(name))
-    time_at = header.index(time_column) if time_column in header else None
-    id_at = header.index(id_column) if id_column in header else None
+    time_at = _optional_column(path, header, time_column, "time")
+    id_at = _optional_column(path, header, id_column, "id")
     groups: dict[str, list] = {}
     for line, row in rows:
         if len(row) != len(header):

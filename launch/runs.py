@@ -1,5 +1,6 @@
 """`rnntune train`, `compare` and `predict`: single runs and their models."""
 
+import csv
 import pathlib
 import sys
 
@@ -222,6 +223,8 @@ def print_forecasts(args, model, model_path: pathlib.Path) -> int:
                          "it") from None
     path = pathlib.Path(args.file)
     target, time_column = _columns_of(data)
+    if time_column and path.suffix.lower() != ".tsf":
+        time_column = _time_column_in(path, time_column)
     try:
         found = (read_tsf(path, gaps=data.gaps)
                  if path.suffix.lower() == ".tsf" else read_forecast_csv(
@@ -249,6 +252,21 @@ def print_forecasts(args, model, model_path: pathlib.Path) -> int:
         for time, value in zip(times, forecast):
             print(f"{series.name}\t{time}\t{float(value):.6g}")
     return 0
+
+
+def _time_column_in(path: pathlib.Path, name: str) -> str:
+    """`name` if the history's header has it; else '' (the forecast is
+    the same; its steps are shown as +1, +2, ...), said on stderr."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            header = [h.strip() for h in next(csv.reader(f), [])]
+    except (OSError, UnicodeDecodeError):
+        return name  # the reader says what is wrong
+    if name in header:
+        return name
+    print(f"{path}: no column {name!r} (the run's time column): the "
+          "forecast steps are shown as +1, +2, ...", file=sys.stderr)
+    return ""
 
 
 def _columns_of(data) -> tuple[str, str]:

@@ -80,6 +80,20 @@ def test_a_bad_history_is_refused_naming_the_line_or_count(tmp_path, text,
         assert word in message
 
 
+def test_a_named_time_or_id_column_must_be_there(tmp_path):
+    path = _csv(tmp_path, "when,y\n1,1\n2,2\n")
+    # Left at their default names, they are read when there.
+    found = read_forecast_csv(path, target="y", time_column="time",
+                              id_column="id")
+    assert len(found.series) == 1 and found.series[0].times is None
+    for key, value in (("time_column", "date"), ("id_column", "store")):
+        with pytest.raises(DataError) as error:
+            read_forecast_csv(path, target="y", **{key: value})
+        assert str(error.value) == (
+            f"{path}: no column {value!r} (data.{key}); the header has "
+            "when, y (set it to '' for none)")
+
+
 def test_gaps_filled_on_request_are_interpolated_and_said(tmp_path):
     path = _csv(tmp_path, "time,y\n1,1\n2,2\n5,5\n6,6\n")
     found = read_forecast_csv(path, target="y", time_column="time",

@@ -8,6 +8,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import tempfile
 
 from commands import REPO
 from polling import wait_until
@@ -48,20 +49,23 @@ def history_epochs(workdir) -> dict[str, list[int]]:
 
 
 def kill_and_resume(workdir, args, *, victim_trial: int, min_epochs: int,
-                    between=lambda: None):
-    """Runs `rnntune tune ARGS`, kill -9s its process group once trial
-    number `victim_trial` has `min_epochs` epochs, calls `between()`, then
-    resumes the study.
+                    between=lambda: None, sig=signal.SIGKILL):
+    """Runs `rnntune tune ARGS`, sends its process group `sig` (kill -9;
+    SIGINT is a terminal's Ctrl-C, and the study then ends by itself) once
+    trial number `victim_trial` has `min_epochs` epochs, calls
+    `between()`, then resumes the study.
 
     Returns:
         (each trial's history epochs before the resume, the `metrics.json`
-        times of the trials finished before it, the resume's output).
+        times of the trials finished before it, the resume's output, the
+        stopped study's (exit status, stdout and stderr)).
     """
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    output = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "launch", "tune", *args, "--workdir",
-         str(workdir)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
+         str(workdir)], cwd=REPO, env=env, stdout=output,
+        stderr=subprocess.STDOUT, start_new_session=True)
 
     def victim_has_epochs():
         epochs = history_epochs(workdir) if (
@@ -77,11 +81,14 @@ def kill_and_resume(workdir, args, *, victim_trial: int, min_epochs: int,
         wait_until(victim_has_epochs, timeout=300, interval=0.05,
                    what=f"trial number {victim_trial} to finish "
                    f"{min_epochs} epochs")
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        os.killpg(process.pid, sig)
+        process.wait(timeout=120)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
+    output.seek(0)
+    stopped = (process.returncode, output.read())
+    output.close()
     between()
     before = history_epochs(workdir)
     metrics_before = {d.name: (d / "metrics.json").stat().st_mtime_ns
@@ -92,4 +99,4 @@ def kill_and_resume(workdir, args, *, victim_trial: int, min_epochs: int,
          str(workdir)], check=False, cwd=REPO, env=env,
         capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    return before, metrics_before, resumed.stdout
+    return before, metrics_before, resumed.stdout, stopped

@@ -9,6 +9,7 @@ algorithm family runs in the slow tier.
 """
 
 import json
+import signal
 
 import keras
 import keras_tuner as kt
@@ -279,11 +280,11 @@ def test_kill_9_then_resume_loses_and_reruns_nothing(backend, tmp_path,
                 "STATUS_SUCCESS": 1, "STATUS_UNKNOWN": 1})
             server.stop()
 
-        before, finished_before, out = kill_and_resume(
+        before, finished_before, out, _ = kill_and_resume(
             workdir, args, victim_trial=1, min_epochs=3, between=between)
         assert list(finished_before) == [min(before)]
     else:
-        before, finished_before, out = kill_and_resume(
+        before, finished_before, out, _ = kill_and_resume(
             workdir, args, victim_trial=0, min_epochs=3)
     rows = json.loads((workdir / "trials.json").read_text())
     assert len(rows) == 3 and all(r["status"] == "completed" for r in rows)
@@ -309,6 +310,28 @@ def test_kill_9_then_resume_loses_and_reruns_nothing(backend, tmp_path,
                                 expected={"STATUS_SUCCESS": 3})
     else:
         assert len(_ray_results(workdir)) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_says_interrupted_and_the_rerun_resumes(backend, tmp_path):
+    # Ray takes the signal itself and returns from its run: the study must
+    # still end as interrupted, not as finished.
+    workdir = tmp_path / "study"
+    args = ["--preset", "smoke", "--space", "tiny", "--backend", backend,
+            "--algorithm", "random", "--max-trials", "2", "--max-epochs",
+            "8", "--set", "train.early_stopping_patience=0", "--set",
+            "data.max_examples=300"]
+    *_, out, (returncode, stopped) = kill_and_resume(
+        workdir, args, victim_trial=0, min_epochs=2, sig=signal.SIGINT)
+    assert returncode == 130, stopped[-3000:]
+    assert stopped.rstrip().endswith(
+        "rnntune: interrupted; run the same command again to resume")
+    assert "Traceback" not in stopped and "Tuner.restore" not in stopped
+    assert "nothing to export" not in stopped
+    rows = json.loads((workdir / "trials.json").read_text())
+    assert len(rows) == 2 and all(r["status"] == "completed" for r in rows)
+    assert "best: trial" in out
 
 
 @pytest.mark.slow

@@ -355,9 +355,38 @@ def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=4 if spec.algorithm == "pbt" else 2),
                 verbose=1 if verbose else 0))
-    with _recording(recorder):
-        tuner.fit()
+    stopped = _StopSignal(quiet=not verbose)
+    ray_log = logging.getLogger("ray.tune.tune")
+    ray_log.addFilter(stopped)
+    try:
+        with _recording(recorder):
+            tuner.fit()
+    finally:
+        ray_log.removeFilter(stopped)
     failures = ResultsTable(workdir, spec.space).consecutive_failures()
     if failures >= spec.max_consecutive_failures:
         raise StudyFailed(f"{failures} consecutive trials failed (see the "
                           "reason column of trials.csv)")
+    if stopped.seen:
+        # Ray took the Ctrl-C itself, saved its state and returned: the
+        # study is interrupted (resumable), as Keras Tuner's would be.
+        raise KeyboardInterrupt
+
+
+class _StopSignal(logging.Filter):
+    """Notes Ray's lines saying it took a stop signal (Ctrl-C) and ended
+    the experiment early (`fit` returns as if it had finished); `quiet`
+    drops them, and its advice to resume with `Tuner.restore`, since
+    rnntune says how to resume."""
+
+    def __init__(self, quiet: bool):
+        super().__init__()
+        self.quiet, self.seen = quiet, False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("Stop signal received"):
+            self.seen = True
+        elif "Resume experiment with" not in message:
+            return True
+        return not self.quiet

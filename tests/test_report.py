@@ -79,6 +79,20 @@ def test_report_of_train_and_compare_workdirs(smoke_run, tmp_path, capsys):
     assert code == 2 and "no runs found" in capsys.readouterr().err
 
 
+def test_checkpoints_are_not_runs_and_an_unfinished_run_says_so(
+        smoke_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run[0], run)
+    # A training checkpoint holds a history too (Ray keeps copies of it).
+    checkpoint = run / "ray_checkpoint"
+    checkpoint.mkdir(exist_ok=True)
+    shutil.copy(run / "history.csv", checkpoint)
+    (run / "metrics.json").unlink()  # stopped before its end
+    (entry,) = build_report(run)["runs"]
+    assert entry["run"] == "run" and entry["status"] == "running"
+    assert entry["reason"].startswith("unfinished")
+
+
 def test_a_train_workdir_is_named_after_its_directory(
         smoke_run, tmp_path, monkeypatch, capsys):
     run = tmp_path / "runs" / "gru-small"

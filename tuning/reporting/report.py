@@ -24,16 +24,18 @@ from tuning.study.spec import StudySpec, load_spec
 from tuning.trial import verdict
 from tuning.trial.config import ConfigError
 from tuning.trial.files import json_safe
-from tuning.trial.run import RunDir, StudyDir, test_figure_of
+from tuning.trial.run import RunDir, Status, StudyDir, test_figure_of
 
 NUMERIC_BINS = 6  # above this many distinct values, split at the median
 
 
 def find_runs(workdir: pathlib.Path) -> list[pathlib.Path]:
-    """Run directories under `workdir` (those with a history.csv), the
-    exported best model's retraining excluded."""
+    """Run directories under `workdir` (those with a config.json and a
+    history.csv: not the training checkpoints, which hold a history too),
+    the exported best model's retraining excluded."""
     runs = [p.parent for p in workdir.rglob(RunDir.HISTORY)
-            if StudyDir.BEST not in p.relative_to(workdir).parts[:1]]
+            if StudyDir.BEST not in p.relative_to(workdir).parts[:1]
+            and (p.parent / RunDir.CONFIG).is_file()]
     return sorted(runs)
 
 
@@ -167,10 +169,14 @@ def build_report(workdir: str | pathlib.Path) -> dict:
                                   baseline_loss=_baseline_loss(run))
         best = (verdict.best_row(rows, objective)
                 if figures["best_epoch"] is not None else None)
-        row = table.get(run.name, {}) if spec else {}
+        row = (table.get(run.name, {}) if spec else {}) or (
+            {"status": Status.COMPLETED}
+            if (run / RunDir.METRICS).is_file() else
+            {"status": Status.RUNNING, "reason": "unfinished: interrupted, "
+             "or still training"})
         entries.append({
             "run": _run_name(run, workdir),
-            "status": row.get("status", "completed"),
+            "status": row["status"],
             "reason": row.get("reason", ""),
             "hyperparameters": {k: (row.get(k) if spec
                                     else configs[run].get(k))

@@ -117,9 +117,35 @@ def runtime_from(args):
     return dataclasses.replace(base, **given)
 
 
+def check_resume_flags(args) -> None:
+    """`--resume` continues the study as it was saved: an option that
+    defines a study given beside it is an error, not ignored.
+
+    Raises:
+        UsageError: naming the options given.
+    """
+    given = StudyOptions.from_args(args)
+    flags = [flag for flag, value in (
+        ("--preset", given.preset), ("--set", given.overrides),
+        ("--smoke", given.smoke), ("--no-cache", given.no_cache),
+        ("--space", given.space)) if value]
+    for field in options.option_fields(StudySpec):
+        value = given.study.get(field.name)
+        if value is not None and value != field.default:
+            flags.append(options.flag(field))
+    if flags:
+        raise UsageError(
+            f"{', '.join(flags)}: --resume continues the study in "
+            f"{args.workdir} as it was saved; to change the steps after "
+            "its search (--ensemble, --confirm-top, --confirm-seeds), run "
+            "its whole tune command again with the new values")
+
+
 def cmd_tune(args) -> int:
     from tuning.study.spec import StudyFailed, load_spec
 
+    if args.resume:
+        check_resume_flags(args)
     spec = (None if args.resume
             else StudyOptions.from_args(args).spec(args.command))
     check_backend_flags(args, (spec or load_spec(pathlib.Path(

@@ -3,6 +3,7 @@ on validation, exported as one model (texts: each member with its own
 vectorizer), chosen over the single best only when it is better on
 validation, and the test split met by the chosen model alone."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -108,3 +109,24 @@ print(json.dumps(np.abs(ensemble.predict(texts, verbose=0) - mean)
     assert json.loads((out / "members.json").read_text())[
         "selection_order"] == record["selection_order"]
     assert again.get("chosen_model") == best.get("chosen_model")
+    # Run again with another size, the ensemble is chosen again from the
+    # same models (none retrained); without one, none is left in best/.
+    models = {p: p.stat().st_mtime_ns
+              for p in (tmp_path / "trials").glob("*/model.keras")}
+    run_study(tmp_path, dataclasses.replace(spec, ensemble=2),
+              report=lambda _: None)
+    assert json.loads((out / "members.json").read_text())["size"] == 2
+    run_study(tmp_path, dataclasses.replace(spec, ensemble=0),
+              report=lambda _: None)
+    assert not out.exists()
+    assert {p: p.stat().st_mtime_ns for p in models} == models
+
+
+def test_resume_refuses_the_options_of_a_study_rather_than_ignore_them(
+        tmp_path):
+    out = run_cli("tune", "--resume", "--ensemble", "3", "--max-trials",
+                  "5", "--workdir", str(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.startswith("rnntune: error: --max-trials, --ensemble: "
+                                 "--resume continues the study in ")
+    assert len(out.stderr.splitlines()) == 1

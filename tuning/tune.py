@@ -10,6 +10,7 @@ import json
 import os
 import pathlib
 import shlex
+import shutil
 import time
 
 from data_pipeline.sources import DataInfo, load_splits
@@ -160,11 +161,13 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
                                 spec.objective))
     tester = TrialTrainer(StudyDir(workdir), spec, report=report,
                           trial_function=trial_function)
-    ensemble = None
-    if spec.ensemble:
-        from tuning.study.ensemble import build_ensemble
+    from tuning.study.ensemble import ENSEMBLE, build_ensemble
 
-        ensemble = build_ensemble(workdir, spec, table, report=report)
+    ensemble = (build_ensemble(workdir, spec, table, report=report)
+                if spec.ensemble else None)
+    if ensemble is None:  # an earlier run's, with another --ensemble
+        shutil.rmtree(StudyDir(workdir).best.path / ENSEMBLE,
+                      ignore_errors=True)
     chosen = bool(ensemble and ensemble["chosen"])
     best = export_best(workdir, spec, table,
                        evaluate_chosen=None if chosen
@@ -229,8 +232,9 @@ def record_versions_on_resume(workdir: pathlib.Path, *, report) -> None:
 
 
 # What may change when a finished or interrupted study is run again: the
-# steps after the search.
-AFTER_SEARCH = ("confirm_top", "confirm_seeds")
+# steps after the search (an ensemble is chosen again from the same
+# models, none retrained).
+AFTER_SEARCH = ("confirm_top", "confirm_seeds", "ensemble")
 
 
 def _search_part(spec: StudySpec) -> dict:

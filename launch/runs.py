@@ -92,6 +92,8 @@ def read_texts(args) -> list[str]:
             raise UsageError(f"standard input: not UTF-8 text (byte "
                              f"{e.start}); convert it to UTF-8") from None
     texts = [t for t in lines if t.strip()]
+    if not texts and args.file:
+        raise UsageError(f"{args.file}: empty; nothing to predict")
     if not texts:
         raise UsageError("no text to predict: pass texts, --file FILE, or "
                          "lines on standard input")
@@ -118,10 +120,13 @@ def load_model(path: pathlib.Path):
 
 
 def cmd_predict(args) -> int:
+    from tuning.trial.run import RunDir
+
     model_path = pathlib.Path(args.model)
+    if (model_path / RunDir.MODEL).is_file():  # a run's (or best/'s) folder
+        model_path = model_path / RunDir.MODEL
     if not model_path.is_file():
         raise UsageError(f"{model_path}: no such model file")
-    from tuning.trial.run import RunDir
 
     labels_path = model_path.with_name(RunDir.LABELS)
     series_file = args.file and pathlib.Path(args.file).suffix.lower() in (
@@ -299,7 +304,8 @@ def add_commands(sub) -> None:
     p = sub.add_parser("predict", help="label raw texts (or numeric series; "
                        "a regression model gives a number per series) with "
                        "a saved model")
-    p.add_argument("--model", required=True, help="a run's model.keras")
+    p.add_argument("--model", required=True,
+                   help="a run's model.keras (or its folder)")
     p.add_argument("--file", help="read texts from FILE, one per line; for "
                    "a series model, the series of a .ts, .npz or .csv file")
     p.add_argument("texts", nargs="*", metavar="TEXT",

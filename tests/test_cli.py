@@ -321,6 +321,15 @@ def test_predict_from_arguments_file_and_stdin(smoke_run, tmp_path, capsys,
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(texts)))
     code, out, _ = _main(capsys, "predict", "--model", model)
     _check_predictions(out, texts, _labels(smoke_run))
+    # The run's folder names its model too.
+    code, out, _ = _main(capsys, "predict", "--model", str(smoke_run[0]),
+                         *texts)
+    _check_predictions(out, texts, _labels(smoke_run))
+    (tmp_path / "empty.txt").write_text("\n")
+    code, _, err = _main(capsys, "predict", "--model", model, "--file",
+                         str(tmp_path / "empty.txt"))
+    assert code == 2 and err == (f"rnntune: error: {tmp_path}/empty.txt: "
+                                 "empty; nothing to predict\n")
 
 
 def _get_json(url):

@@ -25,6 +25,7 @@ import csv
 import dataclasses
 import math
 import pathlib
+import zipfile
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -262,6 +263,10 @@ def read_npz(path: pathlib.Path, *, task: str,
     Raises:
         DataError: unreadable, a key missing, or shapes that disagree.
     """
+    if path.is_file() and not zipfile.is_zipfile(path):
+        # np.load would take it for a pickle and say so.
+        raise DataError(f"{path}: not an .npz archive (what numpy.savez "
+                        "writes: X, y and optionally lengths)")
     try:
         with np.load(path, allow_pickle=False) as found:
             arrays = {k: found[k] for k in found.files}

@@ -94,6 +94,10 @@ def test_npz_time_major_channels_first_and_lengths(tmp_path):
                         channels_first=True)
     assert found.series[0].tolist() == x[0].tolist()
     assert found.targets.tolist() == [0.5, 1.5]
+    (tmp_path / "text.npz").write_text("X,y\n1,2\n")
+    with pytest.raises(DataError, match=r"text\.npz: not an \.npz archive "
+                       r"\(what numpy\.savez writes"):
+        read_series(tmp_path / "text.npz", task="classification")
     np.savez(tmp_path / "c.npz", X=x)
     with pytest.raises(DataError, match=r"c\.npz: no 'y' array"):
         read_series(tmp_path / "c.npz", task="classification")

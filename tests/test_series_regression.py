@@ -184,7 +184,9 @@ def test_compare_and_report_speak_of_errors_for_a_regression(tmp_path):
     assert sorted(members["pool"]) == ["gru", "lstm"]
     assert (chosen[0]["cell"] == "ensemble") == members["chosen"]
     assert ("test" in members) == members["chosen"]
-    assert [r["cell"] for r in rows][:2] == ["gru", "lstm"]
+    assert [r["cell"] for r in rows] == ["gru", "lstm", "ensemble"]
+    assert rows[2]["best_val_loss"] == pytest.approx(
+        members["ensemble_val_loss"])
     out = run_cli("report", "--workdir", str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "best val RMSE" in out.stdout

@@ -138,8 +138,9 @@ def choose(rows: list[dict], results: dict[str, RunMetrics],
     """Marks the row of the cell with the best validation objective (of
     its `results`, the metrics by cell) `chosen` and gives it, and it
     alone, test figures: the test split judges the choice and never
-    makes it. With `ensemble`, the cells' ensemble is built and, if it is
-    better on validation, takes its place (a row of its own)."""
+    makes it. With `ensemble`, the cells' ensemble is built (a row of its
+    own) and, if it is better on validation, takes the best cell's
+    place."""
     tests = [c for c in rows[0] if c.startswith("test_")] if rows else []
     for row in rows:
         row.update(chosen=False, **dict.fromkeys(tests, math.nan))
@@ -153,14 +154,15 @@ def choose(rows: list[dict], results: dict[str, RunMetrics],
             [RunDir(workdir / r["cell"]) for r in ranked],
             workdir / ENSEMBLE, objective=objective, size=len(ranked),
             report=report)
+        # Its own row whether chosen or not: its validation figure
+        # beside the cells'.
+        rows.append({**dict.fromkeys(rows[0], math.nan), "cell": ENSEMBLE,
+                     "verdict": "-", "chosen": record["chosen"],
+                     f"best_{objective}": record[f"ensemble_{objective}"]})
         if record["chosen"]:
             record = test_ensemble(workdir / ENSEMBLE, record)
-            rows.append({**dict.fromkeys(rows[0], math.nan),
-                         "cell": ENSEMBLE, "verdict": "-", "chosen": True,
-                         f"best_{objective}": record[
-                             f"ensemble_{objective}"],
-                         **{c: record["test"].get(c, math.nan)
-                            for c in tests}})
+            rows[-1].update({c: record["test"].get(c, math.nan)
+                             for c in tests})
             name = "test_rmse" if "test_rmse" in tests else "test_accuracy"
             report(f"chosen by best {objective}: the ensemble, "
                    f"{name.replace('_', ' ').replace('rmse', 'RMSE')} "

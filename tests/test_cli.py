@@ -74,6 +74,19 @@ def test_output_holds_no_library_chatter_unless_verbose(smoke_run):
     assert "cudart_stub.cc" in loud.stderr or "port.cc" in loud.stderr
 
 
+def test_chatter_is_told_from_warnings_line_by_line():
+    from tuning.trial.noise import is_noise
+
+    assert is_noise(
+        "WARNING:tensorflow:6 out of the last 6 calls to <function "
+        "TensorFlowTrainer.make_predict_function.<locals>.one_step_on_data_"
+        "distributed at 0x7f> triggered tf.function retracing. Tracing is "
+        "expensive")
+    assert not is_noise("WARNING:tensorflow:Gradients do not exist for "
+                        "variables ['dense/kernel'] when minimizing the loss")
+    assert not is_noise("UserWarning: retracing of the model is slow")
+
+
 @pytest.mark.slow
 def test_a_terminal_sees_each_epoch_live(tmp_path):
     """On a terminal the step, rate and time left are shown in place

@@ -11,6 +11,8 @@ the same id) continuing from its last finished epoch, which is the trial
 workdir's backup.
 """
 
+import contextlib
+import io
 import json
 import pathlib
 
@@ -171,8 +173,10 @@ class StudyTuner(kt.Tuner):
                  trainer: TrialTrainer, directory):
         self.recorder = recorder
         self.trainer = trainer
-        super().__init__(oracle=oracle, directory=str(directory),
-                         project_name=PROJECT, overwrite=False)
+        # Its "Reloading Tuner from ..." line: rnntune says it resumes.
+        with contextlib.redirect_stdout(io.StringIO()):
+            super().__init__(oracle=oracle, directory=str(directory),
+                             project_name=PROJECT, overwrite=False)
 
     def save(self):
         if not self._is_worker():

@@ -25,6 +25,10 @@ NOISE = tuple(re.compile(pattern) for pattern in (
     r"^WARNING: All log messages before absl::InitializeLog\(\) is called",
     r"^W\d{4} .*(TF-TRT Warning|Local rendezvous is aborting with status: "
     r"OUT_OF_RANGE)",
+    # Each model of an ensemble (or a comparison) predicts once: a new
+    # trace per model is what it must do, not a mistake to warn of.
+    r"^WARNING:tensorflow:\d+ out of the last \d+ calls to .* triggered "
+    r"tf\.function retracing",
 ))
 
 

@@ -239,7 +239,11 @@ def print_forecasts(args, model, model_path: pathlib.Path) -> int:
                      time_column=time_column, id_column=data.id_column,
                      gaps=data.gaps))
     except DataError as e:
-        raise UsageError(str(e)) from None
+        # predict reads as the run did: its data.gaps, not set here.
+        raise UsageError(str(e).replace(
+            "set data.gaps=fill to interpolate them, or fill them in the "
+            "file", "fill them in the file (the model's run refused gaps, "
+            "data.gaps=refuse)")) from None
     short = [s for s in found.series if len(s) < data.lookback]
     if short:
         raise UsageError(f"{path}: series {short[0].name!r} has "

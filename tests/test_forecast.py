@@ -257,6 +257,24 @@ def test_predict_prints_the_next_steps_with_their_time_stamps(airline_run,
                  str(short)])
     err = capsys.readouterr().err
     assert code == 2 and "has 1 steps" in err and "Traceback" not in err
+    # A gap: the advice is one predict can follow (it sets no data.*).
+    gap = _csv(tmp_path, "Date,Passengers\n" + "".join(
+        f"1949-{m:02d},{100 + m}\n" for m in range(1, 13) if m != 5),
+        name="gap.csv")
+    code = main(["predict", "--model", str(run.model_path), "--file",
+                 str(gap)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.endswith(
+        "has 1 gap(s) (the first at 1949-05); fill them in the file (the "
+        "model's run refused gaps, data.gaps=refuse)\n")
+    # Without the run's time column, the steps are counted.
+    plain = _csv(tmp_path, "Passengers\n" + "".join(
+        f"{100 + m}\n" for m in range(24)), name="plain.csv")
+    result = run_cli("predict", "--model", str(run.model_path), "--file",
+                     str(plain))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].split("\t")[1] == "+1"
+    assert "no column 'Date' (the run's time column)" in result.stderr
 
 
 def test_settings_that_do_not_fit_a_forecast_are_one_line(tmp_path,

@@ -94,7 +94,8 @@ class ForecastArrays(SeriesArrays):
     def baseline_loss(self) -> float:
         """The training loss (weighted mean squared error) of forecasting
         every step with one number, the best one: what `R^2` is measured
-        against, in the targets' own units whatever `data.normalize`."""
+        against, in the targets' own units whatever `data.normalize`
+        (`target_std` stays 1 when the model scales each window)."""
         train = self.forecast.splits["train"]
         targets = train.targets.astype(np.float64)
         weights = train.weights.astype(np.float64)[:, None]

@@ -78,6 +78,12 @@ class SeriesArrays:
     def examples(self, name: str) -> int:
         return len(self.labels[name])
 
+    @property
+    def baseline_loss(self) -> float:
+        """Regression: the training loss (mean squared error) of
+        predicting the training targets' mean, their variance."""
+        return self.target_std ** 2
+
     @functools.cached_property
     def bucket_bounds(self) -> tuple[int, ...]:
         """The padded lengths of bucketed batches (as `VectorizedSplits`'

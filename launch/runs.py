@@ -198,10 +198,13 @@ def read_series_inputs(args, model, model_path: pathlib.Path
         raise UsageError(f"{args.file}: series of {found.channels} "
                          f"channel(s); {model_path} takes {channels}")
     values, lengths = found.padded()
-    read = data.sequence_length  # the model reads the first steps only
+    # The model itself reads the first steps only (its run's length).
+    cuts = [layer.steps for layer in model.layers
+            if layer.name == "first_steps"]
+    read = cuts[0] if cuts else None
     return ({"values": values, "lengths": lengths},
             [f"series {i + 1} ({n} steps"
-             + (f", the first {read} read)" if n > read else ")")
+             + (f", the first {read} read)" if read and n > read else ")")
              for i, n in enumerate(lengths)])
 
 

@@ -38,13 +38,11 @@ class RunData:
 
     @property
     def baseline_loss(self) -> float:
-        """Regression: the loss (mean squared error) of predicting the
-        training targets' mean, their variance (a forecast's own, its
-        `baseline_loss`); NaN otherwise."""
+        """Regression (series, forecasts): the loss of the best constant
+        prediction (`SeriesArrays.baseline_loss`); NaN otherwise."""
         if self.num_classes:
             return math.nan
-        own = getattr(self.vectorized, "baseline_loss", None)
-        return own if own is not None else self.vectorized.target_std ** 2
+        return self.vectorized.baseline_loss
 
     @property
     def steps_per_epoch(self) -> int:

@@ -25,6 +25,7 @@ import dataclasses
 import gzip
 import hashlib
 import pathlib
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,8 +54,11 @@ class FoundVectors:
     record: dict
 
     def describe(self, vocabulary_size: int) -> str:
-        return (f"vectors for {len(self.rows):,} of {vocabulary_size:,} "
-                f"words ({len(self.rows) / max(vocabulary_size, 1):.1%}) "
+        """How many of the vocabulary's words have a vector (its first
+        two entries, padding and the unknown token, are not words)."""
+        words = max(vocabulary_size - 2, 0)
+        return (f"vectors for {len(self.rows):,} of {words:,} words "
+                f"({len(self.rows) / max(words, 1):.1%}) "
                 f"from {self.record['file']}")
 
 
@@ -126,6 +130,25 @@ class _Collector:
         return rows, vectors.astype(np.float32)
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _finite(vector: np.ndarray, path: pathlib.Path, where: str,
+            word: str) -> np.ndarray:
+    """`vector`, refused if it holds a NaN or an infinity (a model
+    started from one learns nothing: every weight becomes NaN)."""
+    if not np.isfinite(vector).all():
+        raise DataError(f"{path}{where}: the vector of {word!r} holds "
+                        "NaN or infinite values; only finite numbers are "
+                        "accepted")
+    return vector
+
+
 def _read_text(path: pathlib.Path, collector: _Collector) -> int:
     dimensions = None
     with _open(path) as f:
@@ -155,9 +178,11 @@ def _read_text(path: pathlib.Path, collector: _Collector) -> int:
             try:
                 vector = np.array(parts[1:], np.float32)
             except ValueError:
-                raise DataError(f"{path}:{number}: a value of {parts[0]!r} "
-                                "is not a number") from None
-            collector.add(row, vector)
+                bad = next(p for p in parts[1:] if not _is_number(p))
+                raise DataError(f"{path}:{number}: {bad!r} in the vector of "
+                                f"{parts[0]!r} is not a number") from None
+            collector.add(row, _finite(vector, path, f":{number}",
+                                       parts[0]))
     if dimensions is None:
         raise DataError(f"{path}: holds no vectors")
     return dimensions
@@ -179,10 +204,37 @@ def _read_binary(path: pathlib.Path, collector: _Collector) -> int:
             if len(data) != width:
                 raise DataError(f"{path}: ends inside word {number}'s "
                                 f"vector (a cut file?)")
-            row = collector.wants(word.decode("utf-8", errors="replace"))
+            word = word.decode("utf-8", errors="replace")
+            row = collector.wants(word)
             if row is not None:
-                collector.add(row, np.frombuffer(data, "<f4").copy())
+                collector.add(row, _finite(np.frombuffer(data, "<f4").copy(),
+                                           path, f" (word {number})", word))
     return dimensions
+
+
+def check_width(path: pathlib.Path, dimensions: int) -> None:
+    """Refuses a vectors file whose width is not `dimensions`, from its
+    first line (a study's check before it writes: no vocabulary yet).
+
+    Raises:
+        DataError: a missing, empty or damaged file, or another width.
+    """
+    path = pathlib.Path(path).expanduser()
+    try:
+        with _open(path) as f:
+            first = f.readline(1 << 20).decode("utf-8", errors="replace")
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise DataError(f"{path}: a damaged gzip file ({e}); expected a "
+                        "whole .gz, or the vectors uncompressed") from None
+    parts = first.split()
+    if not parts:
+        raise DataError(f"{path}: holds no vectors")
+    header = len(parts) == 2 and all(p.isdigit() for p in parts)
+    width = int(parts[1]) if header else len(parts) - 1
+    if width != dimensions:
+        raise DataError(f"{path}: vectors of {width} dimensions; "
+                        f"model.embedding_dim is {dimensions} (set "
+                        f"model.embedding_dim={width})")
 
 
 def read_vectors(path: pathlib.Path, vocabulary: Sequence[str], *,
@@ -202,8 +254,12 @@ def read_vectors(path: pathlib.Path, vocabulary: Sequence[str], *,
     """
     path = pathlib.Path(path).expanduser()
     collector = _Collector(vocabulary)
-    read = _read_binary if _is_binary(path) else _read_text
-    width = read(path, collector)
+    try:
+        read = _read_binary if _is_binary(path) else _read_text
+        width = read(path, collector)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise DataError(f"{path}: a damaged gzip file ({e}); expected a "
+                        "whole .gz, or the vectors uncompressed") from None
     if dimensions is not None and width != dimensions:
         raise DataError(f"{path}: vectors of {width} dimensions; "
                         f"model.embedding_dim is {dimensions} (set "
@@ -216,4 +272,4 @@ def read_vectors(path: pathlib.Path, vocabulary: Sequence[str], *,
                         record=record)
 
 
-__all__ = ["FoundVectors", "read_vectors"]
+__all__ = ["FoundVectors", "check_width", "read_vectors"]

@@ -11,8 +11,8 @@ from typing import Any
 
 from launch import options
 from launch.common import (DEVICES_HELP, NO_CACHE_HELP, UsageError,
-                           add_verbose, make_config, quiet_tensorflow, say,
-                           status_sink, strategy_from)
+                           add_verbose, make_config, quiet_tensorflow, quote,
+                           say, status_sink, strategy_from)
 from launch.options import option
 from tuning.study.spec import Runtime, StudySpec
 
@@ -157,12 +157,17 @@ def cmd_tune(args) -> int:
 
     private_umask()  # what the study writes must pass its resume check
     try:
-        run_study(args.workdir, spec, resume=args.resume,
-                  ray_address=args.ray_address, runtime=runtime,
-                  trust_study_dir=args.trust_study_dir, report=say,
-                  status=status_sink(), verbose=args.verbose)
+        best = run_study(args.workdir, spec, resume=args.resume,
+                         ray_address=args.ray_address, runtime=runtime,
+                         trust_study_dir=args.trust_study_dir, report=say,
+                         status=status_sink(), verbose=args.verbose)
     except StudyFailed as e:
         print(f"rnntune: study stopped: {e}", file=sys.stderr)
+        return 1
+    if best is None:  # every trial failed: their errors are above
+        print("rnntune: no trial finished; each trial's error is above "
+              f"(and in rnntune report --workdir {quote(args.workdir)})",
+              file=sys.stderr)
         return 1
     return 0
 

@@ -4,6 +4,7 @@ embedding rows they start (frozen or fine-tuned), what the run records
 of the file, and one-line errors for a file that does not fit."""
 
 import gzip
+import json
 import hashlib
 
 import keras
@@ -63,7 +64,7 @@ def test_every_format_gives_the_same_vectors(tmp_path, name, data):
         "file": name, "bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(), "dimensions": 3,
         "words_covered": 3, "vocabulary": 6}
-    assert found.describe(6) == f"vectors for 3 of 6 words (50.0%) from {name}"
+    assert found.describe(6) == f"vectors for 3 of 4 words (75.0%) from {name}"
 
 
 def test_an_exact_match_wins_over_another_case(tmp_path):
@@ -85,9 +86,26 @@ def test_a_file_that_does_not_fit_is_a_one_line_error(tmp_path):
                        r"vectors have 3"):
         read_vectors(path, VOCABULARY)
     path.write_text("the 1 2 x\n")
-    with pytest.raises(DataError, match=r"v.txt:1: a value of 'the' is not "
-                       r"a number"):
+    with pytest.raises(DataError, match=r"v.txt:1: 'x' in the vector of "
+                       r"'the' is not a number"):
         read_vectors(path, VOCABULARY)
+    path.write_text("the 1 2 3\nfilm 4 nan 6\n")
+    with pytest.raises(DataError, match=r"v.txt:2: the vector of 'film' "
+                       r"holds NaN or infinite values"):
+        read_vectors(path, VOCABULARY)
+    nan = binary_vectors({"the": [1, 2, 3], "film": [4, float("inf"), 6]})
+    (tmp_path / "nan.bin").write_bytes(nan)
+    with pytest.raises(DataError, match=r"nan.bin \(word 2\): the vector "
+                       r"of 'film' holds NaN"):
+        read_vectors(tmp_path / "nan.bin", VOCABULARY)
+    damaged = gzip.compress(text_vectors(WORDS))
+    for name, data in [("cut.txt.gz", damaged[:-12]),
+                       ("bad.txt.gz", damaged[:12] + b"\xff\xfe"
+                        + damaged[14:])]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(DataError, match=rf"{name}: a damaged gzip "
+                           "file"):
+            read_vectors(tmp_path / name, VOCABULARY)
     with pytest.raises(DataError, match="gone.txt: no such vectors file"):
         read_vectors(tmp_path / "gone.txt", VOCABULARY)
     cut = binary_vectors(WORDS)[:-10]
@@ -113,7 +131,8 @@ def test_frozen_vectors_reach_the_exported_model_unchanged(tmp_path):
     vocabulary = (run / run.VOCABULARY).read_text().splitlines()
     assert [line for line in lines if "pretrained" in line] == [
         "model.pretrained_embeddings: vectors for 6 of "
-        f"{len(vocabulary):,} words ({6 / len(vocabulary):.1%}) from "
+        f"{len(vocabulary) - 2:,} words ({6 / (len(vocabulary) - 2):.1%}) "
+        "from "
         "glove.16d.txt.gz; frozen (model.embedding_trainable=false)"]
     record = run.read_runtime()["pretrained_embeddings"]
     assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -152,3 +171,31 @@ def test_vectors_of_another_width_stop_the_run_before_it_writes(tmp_path):
         "model.pretrained_embeddings": str(path)})
     assert configured.model.pretrained_embeddings == str(path)
     assert configured.model.embedding_trainable is False
+
+
+def test_a_study_checks_its_vectors_before_it_writes(tmp_path):
+    path = tmp_path / "v.txt"
+    path.write_bytes(text_vectors(WORDS))
+    out = run_cli("tune", "--preset", "smoke", "--space", "tiny",
+                  "--backend", "keras-tuner", "--algorithm", "random",
+                  "--max-trials", "1", "--set",
+                  f"model.pretrained_embeddings={path}", "--workdir",
+                  str(tmp_path / "study"))
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.strip().splitlines()[-1].endswith(
+        "v.txt: vectors of 3 dimensions; model.embedding_dim is 16 (set "
+        "model.embedding_dim=3)")
+    assert not (tmp_path / "study").exists()
+
+
+def test_a_study_whose_every_trial_failed_exits_non_zero(tmp_path):
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"model.pretrained_embeddings": {
+        "choice": [str(tmp_path / "gone.txt")]}}))
+    out = run_cli("tune", "--preset", "smoke", "--space", str(space),
+                  "--backend", "keras-tuner", "--algorithm", "random",
+                  "--max-trials", "1", "--workdir", str(tmp_path / "study"))
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "gone.txt: no such vectors file" in out.stdout + out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith(
+        "rnntune: no trial finished; each trial's error is above")

@@ -92,6 +92,20 @@ def _cache_data(workdir, spec, splits, report) -> DataInfo:
     return cache.open(spec.base.data).info
 
 
+def _check_vectors(spec: StudySpec) -> None:
+    """Refuses a base config whose word vectors cannot start its
+    embedding, before anything is written (as `train` does): else every
+    trial fails alike. A space searching the file or the width leaves
+    the check to each trial."""
+    model = spec.base.model
+    searched = set(spec.space.keys)
+    if model.pretrained_embeddings and not searched & {
+            "model.pretrained_embeddings", "model.embedding_dim"}:
+        from data_pipeline.vectors import check_width
+
+        check_width(model.pretrained_embeddings, model.embedding_dim)
+
+
 def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
          verbose, trial_function):
     if resume:
@@ -125,6 +139,7 @@ def _run(workdir, spec, *, resume, ray_address, runtime, report, status,
             forecast = open_vectorized(spec.base.data).info
         else:
             splits = load_splits(spec.base.data)
+        _check_vectors(spec)
         workdir.mkdir(parents=True, exist_ok=True)
         from tuning.study import hparams
 

@@ -24,7 +24,8 @@ USER_ERRORS = (ConfigError, DataError, WorkdirError, SubmitError,
 
 # Config keys that name files: made absolute where the command line reads
 # them, since trials (Ray's) and jobs (SLURM's) run in other directories.
-PATH_KEYS = ("data.path", "data.cache_dir")
+PATH_KEYS = ("data.path", "data.test_path", "data.cache_dir",
+             "model.pretrained_embeddings")
 
 
 def quote(path) -> str:
@@ -87,7 +88,9 @@ def strategy_from(args):
 def existing_dir(text: str) -> pathlib.Path:
     path = pathlib.Path(text)
     if not path.is_dir():
-        raise UsageError(f"{path}: no such directory")
+        raise UsageError(f"{path}: " + ("a file, not a directory"
+                                        if path.exists()
+                                        else "no such directory"))
     return path
 
 

@@ -16,6 +16,7 @@ def here(tmp_path, reviews_csv):
     """A current directory holding a CSV data set and a space file."""
     shutil.copy(reviews_csv, tmp_path / "reviews.csv")
     (tmp_path / "space.json").write_text(json.dumps(SPACE))
+    (tmp_path / "vectors.txt").write_text("film" + " 0.5" * 16 + "\n")
     return tmp_path
 
 
@@ -68,15 +69,17 @@ def test_each_backend_tunes_and_resumes_with_relative_paths(here, backend):
 
 def test_submitted_scripts_hold_absolute_paths(here):
     out = run_cli("submit", "slurm", "--mode", "single", "--preset", "smoke",
-                  *_data_sets(), "--space", "space.json", "--backend",
-                  "keras-tuner", "--algorithm", "random", "--max-trials", "2",
-                  "--trust-study-dir", "--workdir", "runs/job", "--dry-run",
-                  cwd=here)
+                  *_data_sets(), "--set",
+                  "model.pretrained_embeddings=vectors.txt", "--space",
+                  "space.json", "--backend", "keras-tuner", "--algorithm",
+                  "random", "--max-trials", "2", "--trust-study-dir",
+                  "--workdir", "runs/job", "--dry-run", cwd=here)
     assert out.returncode == 0, out.stderr[-3000:]
     script = (here / "runs/job/slurm/rnntune.sbatch").read_text()
     assert script == out.stdout
     assert f"WORKDIR={here / 'runs/job'}" in script
     assert f"data.path={here / 'reviews.csv'}" in script
+    assert f"model.pretrained_embeddings={here / 'vectors.txt'}" in script
     assert f"--space {here / 'space.json'}" in script
     assert "--trust-study-dir" in script  # a requeued job resumes with it
     output = next(line for line in script.splitlines()

@@ -191,6 +191,9 @@ class DataConfig:
         needs_path = self.source in ("directory", "csv", "series")
         _require(not needs_path or bool(self.path), "path", self.path,
                  f"a path, since source={self.source!r} reads one")
+        _require(needs_path or not self.path, "path", self.path,
+                 f"none for source={self.source!r}, which reads no path "
+                 "(set data.source=csv, directory or series to read it)")
         _require(0 < self.validation_split < 1, "validation_split",
                  self.validation_split, "a number in (0, 1)")
         _require(0 <= self.test_split < 1, "test_split", self.test_split,

@@ -8,7 +8,8 @@ from tuning.trial.config import (Config, ConfigError, apply_overrides,
 
 
 def test_round_trip_through_dict():
-    config = apply_overrides(Config(), ["model.cell=gru", "data.path=x"])
+    config = apply_overrides(Config(), ["model.cell=gru", "data.path=x",
+                                        "data.source=csv"])
     assert from_dict(config.to_dict()) == config
 
 

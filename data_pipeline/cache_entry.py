@@ -6,7 +6,9 @@ An entry's directory holds `vocabulary.txt`, each split's `<split>.ids.npy`
 (the smallest unsigned type that holds the vocabulary), `.labels.npy` and
 `.lengths.npy`, the test split's raw texts (`test.texts.bin` and their
 offsets), and `meta.json`, written last: an entry is whole once it is
-there.
+there. `meta.json` holds the SHA-256 of every file but the ids and the
+test texts (read whole at every open, they would cost seconds at a
+million texts); those are checked by size, shape and type.
 """
 
 import dataclasses
@@ -24,7 +26,7 @@ from data_pipeline.pipeline import (DataInfo, VectorizedSplits, id_dtype,
 from data_pipeline.text import (adapt_vocabulary, load_vocabulary,
                                 vectorizer_for, write_vocabulary)
 
-FORMAT = 1  # bump when an entry's files change meaning
+FORMAT = 2  # bump when an entry's files change meaning
 META = "meta.json"
 VOCABULARY = "vocabulary.txt"
 TEST_TEXTS = "test.texts.bin"  # UTF-8, one after another
@@ -99,6 +101,10 @@ def open_entry(path: pathlib.Path, entry: EntryKey | None
                                f"not {FORMAT}")
         if entry is not None and meta.get("key") != entry.key:
             raise DamagedEntry("its key does not match its name")
+        for name in _checked_files(meta["examples"]):
+            if _checksum(path / name) != meta["sha256"][name]:
+                raise DamagedEntry(f"{name} has changed since it was "
+                                   "written")
         vocabulary = load_vocabulary(path / VOCABULARY)
         if len(vocabulary) != meta["vocabulary_size"]:
             raise DamagedEntry(f"{VOCABULARY} holds {len(vocabulary)} "
@@ -168,6 +174,18 @@ class PackedTexts:
         np.save(directory / TEST_OFFSETS, np.asarray(offsets, np.int64))
 
 
+def _checksum(path: pathlib.Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _checked_files(examples) -> list[str]:
+    """The files whose SHA-256 `meta.json` holds: all but the ids and
+    the test texts (see the module's docstring)."""
+    names = [VOCABULARY, *(f"{name}.{what}.npy" for name in examples
+                           for what in ("labels", "lengths"))]
+    return names + ([TEST_OFFSETS] if "test" in examples else [])
+
+
 def _write_meta(directory: pathlib.Path, entry: EntryKey,
                 vocabulary: list[str], examples: dict, info: DataInfo
                 ) -> None:
@@ -176,6 +194,8 @@ def _write_meta(directory: pathlib.Path, entry: EntryKey,
             "max_tokens": entry.max_tokens,
             "sequence_length": entry.sequence_length,
             "vocabulary_size": len(vocabulary), "examples": examples,
+            "sha256": {name: _checksum(directory / name)
+                       for name in _checked_files(examples)},
             "info": dataclasses.asdict(info), "versions": _versions()}
     # Last: an entry is whole once its meta.json is there.
     (directory / META).write_text(json.dumps(meta, indent=1) + "\n")

@@ -70,7 +70,8 @@ def test_an_entry_is_built_once_then_opened_mapped_and_equal(
 
 
 @pytest.mark.parametrize("damage", ["truncated ids", "no meta",
-                                    "short vocabulary", "test texts"])
+                                    "short vocabulary", "test texts",
+                                    "labels flipped"])
 def test_a_damaged_entry_is_rebuilt_with_a_line_saying_so(
         reviews_csv, tmp_path, damage):
     data = _data(reviews_csv)
@@ -84,6 +85,9 @@ def test_a_damaged_entry_is_rebuilt_with_a_line_saying_so(
     elif damage == "short vocabulary":
         lines = (path / "vocabulary.txt").read_text().split("\n")
         (path / "vocabulary.txt").write_text("\n".join(lines[:-3]))
+    elif damage == "labels flipped":  # same size, shape and type
+        labels = np.load(path / "train.labels.npy")
+        np.save(path / "train.labels.npy", 1 - labels)
     else:
         (path / "test.texts.bin").write_bytes(b"x")
     lines = []

@@ -161,8 +161,8 @@ def _read_class_folders(
     texts, labels = [], []
     for label, folder in enumerate(folders):
         items = sorted(folder.iterdir())
-        reading.hidden += [f"{folder.name}/{p.name}" for p in items
-                           if _hidden(p)]
+        reading.hidden += [f"{root.name}/{folder.name}/{p.name}"
+                           for p in items if _hidden(p)]
         files = [p for p in items
                  if p.name.endswith(".txt") and not _hidden(p)]
         if not files:
@@ -211,6 +211,13 @@ def read_directory(path: pathlib.Path, decode_errors: str) -> Labelled:
             notes=reading.notes("file"),
             stats=reading.stats(),
         )
+    halves = [h for h in ("train", "test") if (path / h).is_dir()]
+    if len(halves) == 1:  # an aclImdb layout with a half missing
+        other = {"train": "test", "test": "train"}[halves[0]]
+        raise DataError(
+            f"{path}: has {halves[0]}/ but no {other}/; the train/test "
+            f"layout needs both ({path}/{{train,test}}/<class>/*.txt), or "
+            f"set data.path to {path / halves[0]} to split its classes")
     names, texts, labels = _read_class_folders(path, reading)
     return Labelled(
         pool=make_split(texts, labels),
@@ -264,6 +271,18 @@ class _CsvLines:
             return piece.decode("utf-8", "replace")
 
 
+def _whole_number(label: str) -> int:
+    """A label as a whole number (`1` and `1.0` alike, as a spreadsheet
+    may write them), else ValueError."""
+    try:
+        return int(label)
+    except ValueError:
+        value = float(label)
+    if not value.is_integer():
+        raise ValueError(label)
+    return int(value)
+
+
 def read_csv(path: pathlib.Path, text_column: str, label_column: str,
               decode_errors: str) -> Labelled:
     if path.is_dir():
@@ -313,6 +332,16 @@ def read_csv(path: pathlib.Path, text_column: str, label_column: str,
                 reading.undecodable.append(f"line {line}")
                 if decode_errors == "skip":
                     continue
+            if len(row) > len(columns):
+                raise DataError(
+                    f"{path}, line {line}: {len(row)} fields where the "
+                    f"header names {len(columns)}; quote a text that holds "
+                    "a comma")
+            if len(row) < len(columns) and last > line:
+                raise DataError(
+                    f"{path}, line {line}: a quoted field opened here runs "
+                    f"to line {last}, leaving {len(row)} of the header's "
+                    f"{len(columns)} fields (an unclosed quote?)")
             text = row[text_at] if text_at < len(row) else ""
             label = row[label_at] if label_at < len(row) else ""
             if not text.strip():
@@ -327,7 +356,7 @@ def read_csv(path: pathlib.Path, text_column: str, label_column: str,
     except csv.Error as e:
         raise DataError(f"{path}, line {reader.line_num}: {e}") from None
     try:
-        keys = [int(x) for x in raw]  # numeric labels sort as numbers
+        keys = [_whole_number(x) for x in raw]  # sorted as numbers
     except ValueError:
         keys = raw
     ordered = sorted(set(keys))

@@ -54,6 +54,12 @@ def bad_data_sources(tmp_path):
     write(joined, "text,label\na,1\nb,0\ntext,label\nc,1\n")
     latin_csv = tmp_path / "latin.csv"
     write(latin_csv, "text,label\nfine,1\ncaf\xe9,0\n".encode("latin-1"))
+    extra = tmp_path / "extra.csv"
+    write(extra, "text,label\na,1\nb, really,0\n")
+    unclosed = tmp_path / "unclosed.csv"
+    write(unclosed, 'text,label\na,1\n"b is open,0\nc,1\nd,0\n')
+    half = make_class_tree(tmp_path / "half" / "train", {"pos": 2, "neg": 2}
+                           ).parent
     return [
         ("symlink loop", DataConfig(source="directory",
                                     path=str(links["loop"])),
@@ -97,4 +103,12 @@ def bad_data_sources(tmp_path):
          "no.csv: no such file"),
         ("file as dir", DataConfig(source="directory", path=str(as_file)),
          "not a directory"),
+        ("csv extra field", DataConfig(source="csv", path=str(extra)),
+         "extra.csv, line 3: 3 fields where the header names 2; quote a "
+         "text that holds a comma"),
+        ("csv unclosed quote", DataConfig(source="csv", path=str(unclosed)),
+         "unclosed.csv, line 3: a quoted field opened here runs to line 5"),
+        ("aclImdb without test", DataConfig(source="directory",
+                                            path=str(half)),
+         "half: has train/ but no test/"),
     ]

@@ -101,6 +101,11 @@ def test_csv_numeric_labels_sort_as_numbers(tmp_path):
         f"t{i},{[2, 10, 9][i % 3]}\n" for i in range(30)))
     splits = load_splits(DataConfig(source="csv", path=str(path)))
     assert splits.class_names == ("2", "9", "10")
+    # `1` and `1.0` are one class, as a spreadsheet may write either.
+    write(path, "text,label\n" + "".join(
+        f"t{i},{['1', '1.0', '0'][i % 3]}\n" for i in range(30)))
+    splits = load_splits(DataConfig(source="csv", path=str(path)))
+    assert splits.class_names == ("0", "1")
 
 
 def test_download_is_cached(tmp_path):

@@ -29,9 +29,19 @@ def test_json_and_toml_files_give_the_same_space(tmp_path):
         '["train.learning_rate"]\nfloat = [1e-4, 1e-2]\nlog = true\n'
         '["model.bidirectional"]\nchoice = [false, true]\n'
         'when = { "model.cell" = ["lstm"] }\n')
+    # TOML's own tables, as a TOML user writes them: `[model.units]`.
+    (tmp_path / "tables.toml").write_text(
+        '[model.cell]\nchoice = ["gru", "lstm"]\n'
+        '[model.units]\nint = [16, 64]\nstep = 16\n'
+        '[train.learning_rate]\nfloat = [1e-4, 1e-2]\nlog = true\n'
+        '[model.bidirectional]\nchoice = [false, true]\n'
+        'when = { "model.cell" = ["lstm"] }\n')
     a, b = load(tmp_path / "s.json"), load(tmp_path / "s.toml")
     assert a.dimensions == b.dimensions
     assert a.dimensions[1].grid() == [16, 32, 48, 64]
+    c = load(tmp_path / "tables.toml")
+    assert sorted(c.dimensions, key=lambda d: d.key) == sorted(
+        a.dimensions, key=lambda d: d.key)
 
 
 def test_conditions_drop_inactive_values():

@@ -256,9 +256,25 @@ def load(path: str | pathlib.Path) -> SearchSpace:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     try:
-        return from_dict(data, name=path.stem)
+        return from_dict(_dotted(data), name=path.stem)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+
+
+def _dotted(data):
+    """`{"model": {"units": spec}}` (TOML's `[model.units]`) as
+    `{"model.units": spec}`, in the file's order; dotted keys as they
+    are."""
+    if not isinstance(data, Mapping):
+        return data
+    flat = {}
+    for key, spec in data.items():
+        if "." not in key and isinstance(spec, Mapping):
+            flat.update({f"{key}.{sub}": value
+                         for sub, value in spec.items()})
+        else:
+            flat[key] = spec
+    return flat
 
 
 SPACES: dict[str, tuple[str, dict]] = {

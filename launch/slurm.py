@@ -37,6 +37,25 @@ MEM = re.compile(r"^\d+[KMGT]?$")
 SBATCH_KEY = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
+def time_limit_seconds(text: str) -> int | None:
+    """A SLURM time limit in seconds (`sbatch --time`'s formats), or None
+    if `text` is not one."""
+    if not TIME.match(text):
+        return None
+    days, _, clock = text.rpartition("-")
+    parts = [int(p) for p in clock.split(":")]
+    if days:  # D-HH, D-HH:MM, D-HH:MM:SS
+        hours, minutes, seconds = [*parts, 0, 0][:3]
+        hours += int(days) * 24
+    elif len(parts) == 3:  # HH:MM:SS
+        hours, minutes, seconds = parts
+    else:  # MM, MM:SS
+        hours, minutes, seconds = 0, parts[0], (parts + [0])[1]
+    if seconds >= 60 or (minutes >= 60 and (days or len(parts) == 3)):
+        return None
+    return hours * 3600 + minutes * 60 + seconds
+
+
 class SubmitError(ValueError):
     """An invalid submission option (a user error)."""
 
@@ -106,9 +125,14 @@ class SlurmSpec:
         if self.gpus_per_node and self.gpus_per_node % self.gpus_per_trial:
             bad("--gpus-per-trial", self.gpus_per_trial,
                 f"a divisor of --gpus-per-node {self.gpus_per_node}")
-        if not TIME.match(self.time):
+        limit = time_limit_seconds(self.time)
+        if limit is None:
             bad("--time", self.time, "MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM "
-                "or D-HH:MM:SS")
+                "or D-HH:MM:SS (minutes and seconds below 60)")
+        if self.signal_seconds >= limit:
+            bad("--signal-seconds", self.signal_seconds,
+                f"fewer seconds than the time limit, --time {self.time} "
+                f"({limit} s): the job would stop and requeue as it starts")
         if not MEM.match(self.mem):
             bad("--mem", self.mem, "a size such as 64G, 4000M or 16000")
         if not self.workdir.startswith("/"):

@@ -124,6 +124,10 @@ STUDY_ARGS = ["--preset", "smoke", "--space", "tiny", "--backend",
 @pytest.mark.parametrize("extra, expected", [
     (["--gpus-per-node", "-1"], "--gpus-per-node -1: expected an integer"),
     (["--time", "ten minutes"], "--time 'ten minutes': expected MM"),
+    (["--time", "25:99"], "--time '25:99': expected MM"),
+    (["--time", "01:00:00", "--signal-seconds", "7200"],
+     "--signal-seconds 7200: expected fewer seconds than the time limit, "
+     "--time 01:00:00 (3600 s)"),
     (["--mem", "lots"], "--mem 'lots': expected a size"),
     (["--nodes", "2"], "--nodes 2: expected 1 in single mode"),
     (["--extra-sbatch", "qos"], "--extra-sbatch 'qos': expected KEY=VALUE"),

@@ -73,6 +73,9 @@ def cmd_compare(args) -> int:
 
 def read_texts(args) -> list[str]:
     """The texts to label: arguments, a file, or standard input."""
+    if args.file and args.texts:
+        raise UsageError(f"--file {args.file} and texts given as arguments:"
+                         " pass one or the other")
     if args.file:
         path = pathlib.Path(args.file)
         try:
@@ -125,6 +128,14 @@ def cmd_predict(args) -> int:
     model_path = pathlib.Path(args.model)
     if (model_path / RunDir.MODEL).is_file():  # a run's (or best/'s) folder
         model_path = model_path / RunDir.MODEL
+    elif model_path.is_dir():  # a study's or a comparison's: name them
+        inside = sorted(p.parent for p in model_path.glob(f"*/{RunDir.MODEL}"))
+        if inside:
+            raise UsageError(
+                f"{model_path}: holds no {RunDir.MODEL} itself; the models "
+                "in it: " + ", ".join(f"--model {quote(p)}"
+                                      for p in inside[:5])
+                + (", ..." if len(inside) > 5 else ""))
     if not model_path.is_file():
         raise UsageError(f"{model_path}: no such model file")
 

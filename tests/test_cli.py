@@ -156,6 +156,20 @@ def test_bad_cells_and_predict_inputs(tmp_path, capsys):
     code, _, err = _main(capsys, "predict", "--model",
                          str(tmp_path / "none.keras"), "hi")
     assert code == 2 and "none.keras: no such model file" in err
+    study = tmp_path / "study"
+    for inside in ("best", "trials/0"):
+        (study / inside).mkdir(parents=True)
+        (study / inside / "model.keras").write_bytes(b"")
+    code, _, err = _main(capsys, "predict", "--model", str(study), "hi")
+    assert code == 2 and err.endswith(
+        f"study: holds no model.keras itself; the models in it: --model "
+        f"{study / 'best'}\n"), err
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a fine film\n")
+    code, _, err = _main(capsys, "predict", "--model", str(study / "best"),
+                         "--file", str(texts), "hi")
+    assert code == 2 and "and texts given as arguments: pass one or the " \
+        "other" in err, err
     code, _, err = _main(capsys, "tensorboard", "--workdir",
                          str(tmp_path / "absent"))
     assert code == 2 and "absent: no such directory" in err

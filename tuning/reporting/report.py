@@ -144,7 +144,9 @@ def build_report(workdir: str | pathlib.Path) -> dict:
     """
     workdir = pathlib.Path(workdir)
     if not workdir.is_dir():
-        raise ConfigError(f"{workdir}: no such directory")
+        raise ConfigError(f"{workdir}: " + ("a file, not a directory"
+                                           if workdir.exists()
+                                           else "no such directory"))
     spec, table = _study(workdir)
     runs = find_runs(workdir)
     if not runs and not table:
@@ -194,8 +196,7 @@ def build_report(workdir: str | pathlib.Path) -> dict:
                 "reason": row.get("reason", ""),
                 "hyperparameters": {k: row.get(k) for k in varying},
                 "curves": [], "best_objective": None, "epochs": 0,
-                "verdict": "diverged"
-                if row["status"] == "failed" else "unknown",
+                "verdict": "unknown",  # no epoch to judge
                 "verdict_reason": row.get("reason", ""),
                 "best_epoch": None, "best_val_accuracy": None,
                 "best_val_rmse": None, "accuracy_gap_at_best": None,

@@ -14,10 +14,11 @@ from tuning.trial.config import Config, keys
 
 
 def cmd_presets(args) -> int:
-    if args.keys:
-        defaults = Config().flat()
+    if args.keys:  # every key, with the named preset's value or its default
+        values = (Config() if args.name is None
+                  else get_preset(args.name, smoke=args.smoke)).flat()
         for key in keys():
-            print(f"{key} = {defaults[key]!r}")
+            print(f"{key} = {values[key]!r}")
         return 0
     if args.name is None:
         if args.smoke:
@@ -243,5 +244,6 @@ def add_commands(sub) -> None:
     p.add_argument("--smoke", action="store_true",
                    help="show the preset's seconds-long twin")
     p.add_argument("--keys", action="store_true",
-                   help="list every config key with its default instead")
+                   help="list every config key with its default (with NAME, "
+                   "the preset's value) instead")
     p.set_defaults(func=cmd_presets)

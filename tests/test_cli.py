@@ -35,6 +35,10 @@ def test_presets_lists_one_line_each(capsys):
     assert [line.split()[0] for line in lines] == list(PRESETS)
     code, out, _ = _main(capsys, "presets", "--keys")
     assert "model.cell = 'lstm'" in out.splitlines()
+    code, out, _ = _main(capsys, "presets", "smoke", "--keys")
+    assert "model.cell = 'gru'" in out.splitlines()
+    code, _, err = _main(capsys, "presets", "nosuch", "--keys")
+    assert code == 2 and "nosuch" in err
 
 
 def test_a_preset_and_a_space_shown_in_full(capsys):

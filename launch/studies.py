@@ -181,12 +181,23 @@ def cmd_worker(args) -> int:
     from tuning.trial.workdir import private_umask
 
     private_umask()  # as the chief's own files
-    # The chief writes the study before it serves: wait for it first.
-    kt_workers.wait_for_chief(host, int(port))
     workdir = pathlib.Path(args.workdir)
+    if not workdir.is_dir():
+        raise UsageError(f"{workdir}: no such directory; give the study's "
+                         "workdir (shared storage)")
+    say(f"waiting for the Keras Tuner chief at {host}:{port}")
+    # The chief writes the study before it serves: wait for it first.
+    try:
+        kt_workers.wait_for_chief(host, int(port))
+    except TimeoutError as e:
+        raise UsageError(f"--oracle {args.oracle}: {e}") from None
     if load_spec(workdir).backend != "keras-tuner":
         raise UsageError(f"{workdir} is a {load_spec(workdir).backend} "
                          "study; workers join keras-tuner studies")
+    try:
+        kt_workers.check_chief(workdir, int(port))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     strategy = strategy_from(args)
     kt_workers.work(workdir, tuner_id=args.tuner_id or (
         f"worker-{socket.gethostname()}-{os.getpid()}"), host=host,

@@ -425,3 +425,21 @@ def test_a_missing_backend_is_one_line_and_writes_nothing(tmp_path):
             f"pip install '{extra}'" in out.stderr)
         assert out.stderr.count("\n") == 1
         assert not workdir.exists()
+
+
+def test_a_worker_refuses_a_workdir_its_chief_does_not_serve(tmp_path,
+                                                            capsys):
+    from tuning.backends.kt_workers import CHIEF, check_chief
+
+    code, out, err = _main(capsys, "worker", "--oracle", "127.0.0.1:1",
+                           "--workdir", str(tmp_path / "absent"))
+    _one_line_error(code, err, "absent: no such directory; give the "
+                    "study's workdir")
+    with pytest.raises(ValueError, match="no Keras Tuner chief has served"):
+        check_chief(tmp_path, 5000)
+    (tmp_path / CHIEF).write_text(json.dumps({"host": "127.0.0.1",
+                                              "port": 5001}))
+    with pytest.raises(ValueError, match="its study's chief serves on port "
+                       "5001, not 5000"):
+        check_chief(tmp_path, 5000)
+    check_chief(tmp_path, 5001)

@@ -13,6 +13,7 @@ it too, to join from another machine).
 import json
 import os
 import pathlib
+import shlex
 import signal
 import socket
 import subprocess
@@ -20,8 +21,10 @@ import sys
 import threading
 import time
 
+from tuning.trial.files import write_json
 from tuning.trial.noise import is_noise
 
+CHIEF = "chief.json"  # in the workdir: where its chief serves
 MAX_RESTARTS = 3
 
 
@@ -64,8 +67,37 @@ def _wait_for_port(host: str, port: int, chief: threading.Thread | None,
 
 
 def wait_for_chief(host: str, port: int, timeout: float = 300) -> None:
-    """Blocks until a chief accepts connections (workers may start first)."""
-    _wait_for_port(host, port, None, timeout)
+    """Blocks until a chief accepts connections (workers may start first).
+
+    Raises:
+        TimeoutError: none did within `timeout` seconds.
+    """
+    try:
+        _wait_for_port(host, port, None, timeout)
+    except RuntimeError as e:
+        raise TimeoutError(str(e)) from None
+
+
+def check_chief(workdir: pathlib.Path, port: int) -> None:
+    """Refuses a worker whose `--oracle` is not the chief of the study in
+    `workdir` (it would run another study's trials and write their
+    results into this one's trials).
+
+    Raises:
+        ValueError: `workdir`'s chief serves on another port, or none has
+            served there.
+    """
+    try:
+        served = json.loads((workdir / CHIEF).read_text())["port"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(f"{workdir}: no Keras Tuner chief has served this "
+                         "study; start it with rnntune tune ... "
+                         "--concurrent-trials 0") from None
+    if served != port:
+        raise ValueError(f"{workdir}: its study's chief serves on port "
+                         f"{served}, not {port}; join it with --oracle "
+                         f"HOST:{served}, or give the --workdir of the "
+                         f"study served on port {port}")
 
 
 def work(workdir: pathlib.Path, *, tuner_id: str, host: str, port: int,
@@ -197,12 +229,16 @@ def serve(workdir: pathlib.Path, chief_search, *, groups: list[str | None],
     """
     port = port or free_port(host)
     set_env("chief", host, port)
+    # Before it serves: a worker that reaches the port checks it is this
+    # study's chief (`check_chief`).
+    write_json(workdir / CHIEF, {"host": host, "port": port})
     chief = threading.Thread(target=chief_search, daemon=True)
     chief.start()
     _wait_for_port(host, port, chief)
     report(f"Keras Tuner chief at {host}:{port}; {len(groups)} worker(s)"
            + ("" if groups else ": waiting for `rnntune worker --oracle "
-              f"{host}:{port}` to join"))
+              f"{host}:{port} --workdir {shlex.quote(str(workdir))}` to "
+              "join"))
     if not groups:  # the chief alone ends once the joined workers are done
         chief.join()
         return

@@ -56,3 +56,19 @@ def test_a_resumed_study_hands_its_trials_their_ended_results(spec,
     assert ended["a"] == {"epoch": 3, "best_objective": 0.7,
                           "best_epoch": 2, "val_accuracy": 0.7}
     assert math.isnan(ended["c"]["val_accuracy"])
+
+
+def test_a_trial_no_local_node_can_hold_is_refused(tmp_path):
+    """Ray would wait for a GPU node forever; a local Ray never gets one."""
+    from commands import run_cli
+
+    out = run_cli("tune", "--preset", "smoke", "--space", "tiny",
+                  "--backend", "ray", "--algorithm", "random",
+                  "--max-trials", "1", "--gpus-per-trial", "1",
+                  "--workdir", str(tmp_path / "study"), timeout=180)
+    assert out.returncode == 2, (out.stdout + out.stderr)[-2000:]
+    assert out.stderr.strip().splitlines()[-1].endswith(
+        "--gpus-per-trial 1: no node of the Ray cluster has 1 GPU(s) (the "
+        "largest has 0); ask for at most 0, or leave --gpus-per-trial out "
+        "to train on CPUs")
+    assert "Traceback" not in out.stderr

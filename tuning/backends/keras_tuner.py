@@ -295,9 +295,13 @@ def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
 
     from tuning.backends import kt_workers
 
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    if runtime.gpus_per_trial and not gpus and runtime.concurrent_trials:
+        report(f"warning: --gpus-per-trial {runtime.gpus_per_trial:g}, but "
+               "this machine shows no GPU: the trials run on CPU workers")
     groups = ([] if runtime.concurrent_trials == 0 else
               kt_workers.worker_groups(
-                  gpus=len(tf.config.list_physical_devices("GPU")),
+                  gpus=gpus,
                   gpus_per_trial=int(runtime.gpus_per_trial),
                   concurrent_trials=runtime.concurrent_trials))
     # The chief trains nothing: its trainer only names the trials.

@@ -256,6 +256,33 @@ def _check_object_stores(shipped: ShippedData) -> None:
             "where the nodes share the study's directory")
 
 
+def _check_resources(runtime: Runtime, *, local: bool, report) -> None:
+    """Refuses a trial no node of a local Ray can hold (Ray would wait
+    for one forever); on a joined cluster, whose autoscaler may add such a
+    node, says so once.
+
+    Raises:
+        ConfigError: a local Ray without the GPUs or CPUs one trial asks
+            for.
+    """
+    nodes = [n["Resources"] for n in ray.nodes() if n["Alive"]]
+    for flag, key, asked in (("--gpus-per-trial", "GPU",
+                              runtime.gpus_per_trial),
+                             ("--cpus-per-trial", "CPU",
+                              runtime.cpus_per_trial)):
+        largest = max((n.get(key, 0) for n in nodes), default=0)
+        if asked > largest:
+            problem = (f"{flag} {asked:g}: no node of the Ray cluster has "
+                       f"{asked:g} {key}(s) (the largest has {largest:g})")
+            if local:
+                raise ConfigError(f"{problem}; ask for at most {largest:g}"
+                                  + (", or leave --gpus-per-trial out to "
+                                     "train on CPUs" if key == "GPU"
+                                     else ""))
+            report(f"warning: {problem}: trials wait until the cluster "
+                   "adds one")
+
+
 def _connect(address: str | None, num_cpus: int | None = None, *,
              verbose: bool = False,
              shipped_bytes: int = 0) -> None:
@@ -319,6 +346,7 @@ def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
         nodes = [n for n in ray.nodes() if n["Alive"]]
         report(f"joined the Ray cluster at {address} ({len(nodes)} "
                f"node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs)")
+    _check_resources(runtime, local=not address, report=report)
     if shipped is not None:
         _check_object_stores(shipped)
         report(f"shipping the study's data to its trials through Ray's "

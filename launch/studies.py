@@ -77,6 +77,12 @@ class StudyOptions:
                            overrides=self.overrides, no_cache=self.no_cache)
         given = {name: value for name, value in self.study.items()
                  if value is not None}
+        seeds = given.get("confirm_seeds")
+        if seeds not in (None, spec_class.confirm_seeds) \
+                and not given.get("confirm_top"):
+            raise UsageError("--confirm-seeds: seeds of the confirmations "
+                             "--confirm-top K asks for; give both, or "
+                             "neither")
         given.setdefault("max_epochs", base.train.epochs)
         given.setdefault("objective", base.train.objective)
         return spec_class(base=base, space=get_space(self.space), **given)

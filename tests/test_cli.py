@@ -202,6 +202,11 @@ def test_mistakes_that_used_to_pass_or_trace_back(tmp_path, capsys):
          "argument --backend: invalid choice: 'optuna'"),
         (["tensorboard", "--workdir", str(tmp_path), "--port", "99999"],
          "--port 99999: expected a port number from 1 to 65535"),
+        (["tune", "--preset", "smoke", "--space", "tiny", "--backend",
+          "keras-tuner", "--algorithm", "random", "--max-trials", "2",
+          "--confirm-seeds", "2", "--workdir", str(run)],
+         "--confirm-seeds: seeds of the confirmations --confirm-top K asks "
+         "for; give both, or neither"),
     ]
     for argv, expected in cases:
         try:

@@ -1,11 +1,12 @@
 """`rnntune submit slurm|k8s`: a study as a cluster job."""
 
+import dataclasses
 import pathlib
 import shutil
 import subprocess
 import sys
 
-from launch.common import UsageError, quote
+from launch.common import PATH_KEYS, UsageError, quote
 from launch.k8s import RayJobSpec
 from launch.options import add_options, values
 from launch.slurm import SlurmSpec
@@ -84,8 +85,28 @@ def cmd_submit_k8s(args) -> int:
     if not args.dry_run:
         raise UsageError("submit k8s renders the manifest only: pass "
                          "--dry-run and apply it with `kubectl apply -f -`")
-    print(render(RayJobSpec(**values(args, RayJobSpec),
-                            tune_args=tuple(options.argv()))), end="")
+    job = RayJobSpec(**values(args, RayJobSpec),
+                     tune_args=tuple(options.argv()))
+    for item in args.set or ():  # read inside the pods, not here
+        key, _, value = item.partition("=")
+        if key.strip() in PATH_KEYS and value.strip() and not value.strip(
+                ).startswith(("/", "~")) and value.strip().lower() not in (
+                "none", "null"):
+            raise UsageError(f"--set {item}: the pods read it; give its "
+                             "absolute path inside the containers (on the "
+                             "volume, say)")
+    if args.space.endswith((".json", ".toml")) and not args.space.startswith(
+            "/"):
+        raise UsageError(f"--space {args.space}: the pods read it; give its "
+                         "absolute path inside the containers")
+    gpus = args.gpus_per_trial
+    if job.gpus_per_worker and not gpus:  # each trial one of a pod's GPUs
+        job = dataclasses.replace(job, tune_args=(
+            *job.tune_args, "--gpus-per-trial", "1"))
+    elif gpus and gpus > job.gpus_per_worker:
+        raise UsageError(f"--gpus-per-trial {gpus:g}: more than a worker "
+                         f"pod's --gpus-per-worker {job.gpus_per_worker}")
+    print(render(job), end="")
     return 0
 
 

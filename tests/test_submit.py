@@ -153,6 +153,29 @@ def test_mode_must_match_the_backend(tmp_path, capsys):
     assert code == 2 and "a RayJob runs a ray study" in err
 
 
+def test_a_rayjob_gives_each_trial_a_gpu_and_refuses_local_paths(capsys):
+    ray = ["--preset", "smoke", "--space", "tiny", "--backend", "ray",
+           "--algorithm", "asha", "--max-trials", "4", "--name", "x",
+           "--image", "i", "--dry-run", "--workers", "2",
+           "--gpus-per-worker", "4"]
+    code, out, err = _submit("k8s", *ray, capsys=capsys)
+    assert code == 0, err
+    entrypoint = json.loads(out)["spec"]["entrypoint"]
+    assert "--gpus-per-trial 1 " in entrypoint
+    code, out, err = _submit("k8s", *ray, "--gpus-per-trial", "2",
+                             capsys=capsys)
+    assert code == 0 and "--gpus-per-trial 2.0 " in json.loads(out)["spec"][
+        "entrypoint"]
+    for extra, expected in (
+            (["--gpus-per-trial", "8"], "--gpus-per-trial 8: more than a "
+             "worker pod's --gpus-per-worker 4"),
+            (["--set", "data.source=csv", "--set", "data.path=my.csv"],
+             "--set data.path=my.csv: the pods read it; give its absolute "
+             "path inside the containers")):
+        code, _, err = _submit("k8s", *ray, *extra, capsys=capsys)
+        assert code == 2 and expected in err, err
+
+
 def test_dry_run_prints_and_writes_the_script(tmp_path, capsys):
     code, out, _ = _submit("slurm", "--mode", "single", *STUDY_ARGS,
                            "--time", "30:00", "--dry-run", "--workdir",

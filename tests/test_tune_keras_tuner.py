@@ -89,6 +89,11 @@ def test_tune_command_shows_progress_and_exports_a_predicting_model(
     assert info["retrained_on_train_and_validation"] is True
     assert not (workdir / "best.tmp").exists()  # staged, then moved
     assert info["retrain_metrics"]["epochs_run"] == 1
+    # No figure read from the validation split it trained on.
+    assert not [k for k in info["retrain_metrics"] if "val" in k
+                or k.startswith(("best_", "verdict"))]
+    assert "retraining trial " in out and "its validation figures are on " \
+        "examples it trains on" in out
     code = main(["predict", "--model", str(workdir / "best" / "model.keras"),
                  "What a wonderful film"])
     label, prob, _ = capsys.readouterr().out.strip().split("\t")

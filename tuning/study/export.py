@@ -53,11 +53,16 @@ def export_best(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
             "config": config.to_dict()}
     if spec.retrain_best:
         retrained = RunDir(staging / StudyDir.RETRAINED)
+        report(f"retraining trial {best['trial_id']}'s configuration on "
+               f"train + validation for {int(best['best_epoch'])} epoch(s); "
+               "its validation figures are on examples it trains on")
         metrics = retrain_on_train_and_validation(
             config, retrained, epochs=int(best["best_epoch"]), report=report)
         model_from = retrained
-        info["retrain_metrics"] = {k: json_safe(v) for k, v in
-                                   metrics.to_dict().items()}
+        # Only what validation did not decide: it was trained on.
+        info["retrain_metrics"] = {
+            k: json_safe(v) for k, v in metrics.to_dict().items()
+            if not k.startswith(IN_SAMPLE)}
     else:
         metrics = evaluate_chosen and evaluate_chosen(best["trial_id"])
         model_from = source
@@ -115,6 +120,12 @@ def mark_chosen(table: ResultsTable, trial_id: str,
             table.update(row["trial_id"], **cleared)
     table.update(trial_id, **figures)
 
+
+
+# A retrained run's figures read from the validation split it trained on.
+IN_SAMPLE = ("objective", "best_", "accuracy_gap", "final_val_",
+             "final_accuracy_gap", "final_loss_gap", "overfit_onset",
+             "gap_slope", "verdict", "stopped_early")
 
 
 def retrain_on_train_and_validation(config: Config, run: RunDir, *,

@@ -72,3 +72,24 @@ def test_a_trial_no_local_node_can_hold_is_refused(tmp_path):
         "largest has 0); ask for at most 0, or leave --gpus-per-trial out "
         "to train on CPUs")
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_concurrent_trials_caps_a_random_search(tmp_path):
+    """Ray ignores `max_concurrent_trials` for its variant generator (the
+    searcher of random, grid and the schedulers' searches)."""
+    import json
+
+    from commands import run_cli
+
+    out = run_cli("tune", "--preset", "smoke", "--space", "tiny",
+                  "--backend", "ray", "--algorithm", "hyperband",
+                  "--max-trials", "2", "--max-epochs", "2",
+                  "--concurrent-trials", "1", "--workdir",
+                  str(tmp_path / "study"), timeout=600)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    assert "will be ignored" not in out.stdout + out.stderr
+    first, second = sorted(
+        json.loads((tmp_path / "study" / "trials.json").read_text()),
+        key=lambda row: row["started_at"])
+    assert second["started_at"] >= first["ended_at"]

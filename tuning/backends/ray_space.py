@@ -72,8 +72,12 @@ class OptunaSpace:
                     d.key, d.low, d.high, step=d.step, log=d.log)
 
 
-def search(spec: StudySpec):
+def search(spec: StudySpec, *, max_concurrent: int = 0):
     """(search_alg, scheduler, param_space, num_samples) for the spec.
+
+    `max_concurrent` (0: as many as fit) caps the trials running at once
+    for the variant generator, which Ray's `max_concurrent_trials` does
+    not reach (it wraps searchers such as TPE's only).
 
     Raises:
         ConfigError: PBT over a space without a `train.*` dimension.
@@ -86,11 +90,13 @@ def search(spec: StudySpec):
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     space = param_space(spec)
-    random = BasicVariantGenerator(random_state=spec.seed)
+    random = BasicVariantGenerator(random_state=spec.seed,
+                                   max_concurrent=max_concurrent)
     if spec.algorithm == "grid":
         points = grid_points(spec)[:spec.max_trials]
         return (BasicVariantGenerator(points_to_evaluate=points,
-                                      random_state=spec.seed),
+                                      random_state=spec.seed,
+                                      max_concurrent=max_concurrent),
                 None, space, len(points))
     if spec.algorithm == "tpe":
         import optuna

@@ -366,13 +366,19 @@ def run(workdir: pathlib.Path, spec: StudySpec, table: ResultsTable,
     else:
         from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-        searcher, scheduler, space, samples = search(spec)
+        from ray.tune.search import Searcher
+
+        concurrent = runtime.concurrent_trials or 0
+        searcher, scheduler, space, samples = search(
+            spec, max_concurrent=concurrent)
         tuner = tune.Tuner(
             fn, param_space=space,
             tune_config=tune.TuneConfig(
                 metric=spec.objective, mode=spec.mode, num_samples=samples,
                 search_alg=searcher, scheduler=scheduler,
-                max_concurrent_trials=runtime.concurrent_trials or None),
+                # The variant generator caps itself (`search`).
+                max_concurrent_trials=concurrent or None if isinstance(
+                    searcher, Searcher) else None),
             run_config=tune.RunConfig(
                 name=EXPERIMENT, storage_path=str(workdir / "ray"),
                 callbacks=[StudyCallback(), CSVLoggerCallback(),

@@ -34,7 +34,7 @@ def format_top(table: ResultsTable, objective: str, n: int = 5) -> str:
         return "" if value is None else format(value, GAP)
 
     return format_table(
-        ["trial", objective, "epoch", "gap", "status", *table.keys],
+        ["trial", objective, "epoch", "final gap", "status", *table.keys],
         [[r["trial_id"], f"{r['best_objective']:.4f}",
           format_value(r.get("best_epoch")),
           gap(r.get("final_accuracy_gap")), r["status"],

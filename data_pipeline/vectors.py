@@ -21,6 +21,7 @@ vector. A malformed line is a one-line `DataError` naming the file and
 line.
 """
 
+import contextlib
 import dataclasses
 import gzip
 import hashlib
@@ -72,6 +73,16 @@ def _open(path: pathlib.Path):
         raise DataError(f"{path}: no such vectors file") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read it ({e.strerror})") from None
+
+
+@contextlib.contextmanager
+def _damaged_gzip_said(path: pathlib.Path):
+    """A cut or corrupt `.gz` as a one-line `DataError`."""
+    try:
+        yield
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise DataError(f"{path}: a damaged gzip file ({e}); expected a "
+                        "whole .gz, or the vectors uncompressed") from None
 
 
 def _is_binary(path: pathlib.Path) -> bool:
@@ -220,12 +231,8 @@ def check_width(path: pathlib.Path, dimensions: int) -> None:
         DataError: a missing, empty or damaged file, or another width.
     """
     path = pathlib.Path(path).expanduser()
-    try:
-        with _open(path) as f:
-            first = f.readline(1 << 20).decode("utf-8", errors="replace")
-    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-        raise DataError(f"{path}: a damaged gzip file ({e}); expected a "
-                        "whole .gz, or the vectors uncompressed") from None
+    with _damaged_gzip_said(path), _open(path) as f:
+        first = f.readline(1 << 20).decode("utf-8", errors="replace")
     parts = first.split()
     if not parts:
         raise DataError(f"{path}: holds no vectors")
@@ -254,12 +261,9 @@ def read_vectors(path: pathlib.Path, vocabulary: Sequence[str], *,
     """
     path = pathlib.Path(path).expanduser()
     collector = _Collector(vocabulary)
-    try:
+    with _damaged_gzip_said(path):
         read = _read_binary if _is_binary(path) else _read_text
         width = read(path, collector)
-    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-        raise DataError(f"{path}: a damaged gzip file ({e}); expected a "
-                        "whole .gz, or the vectors uncompressed") from None
     if dimensions is not None and width != dimensions:
         raise DataError(f"{path}: vectors of {width} dimensions; "
                         f"model.embedding_dim is {dimensions} (set "

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 
-from launch.common import PATH_KEYS, UsageError, quote
+from launch.common import UsageError, path_override, quote
 from launch.k8s import RayJobSpec
 from launch.options import add_options, values
 from launch.slurm import SlurmSpec
@@ -88,10 +88,8 @@ def cmd_submit_k8s(args) -> int:
     job = RayJobSpec(**values(args, RayJobSpec),
                      tune_args=tuple(options.argv()))
     for item in args.set or ():  # read inside the pods, not here
-        key, _, value = item.partition("=")
-        if key.strip() in PATH_KEYS and value.strip() and not value.strip(
-                ).startswith(("/", "~")) and value.strip().lower() not in (
-                "none", "null"):
+        path = path_override(item)
+        if path is not None and not path.startswith(("/", "~")):
             raise UsageError(f"--set {item}: the pods read it; give its "
                              "absolute path inside the containers (on the "
                              "volume, say)")

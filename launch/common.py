@@ -42,14 +42,25 @@ def status_sink():
     return TERMINAL.status_sink()
 
 
+def path_override(item: str) -> str | None:
+    """The path a `--set KEY=VALUE` names, if KEY is one of `PATH_KEYS`
+    and VALUE is not empty or none; else None."""
+    key, _, value = item.partition("=")
+    value = value.strip()
+    if key.strip() in PATH_KEYS and value and value.lower() not in (
+            "none", "null"):
+        return value
+    return None
+
+
 def absolute_paths(args) -> None:
     """Makes the file paths among the options absolute, in place."""
     def absolute(item: str) -> str:
-        key, sep, value = item.partition("=")
-        if key.strip() in PATH_KEYS and value.strip() and value.strip(
-                ).lower() not in ("none", "null"):
-            value = os.path.abspath(os.path.expanduser(value.strip()))
-        return f"{key}{sep}{value}"
+        path = path_override(item)
+        if path is None:
+            return item
+        key = item.partition("=")[0]
+        return f"{key}={os.path.abspath(os.path.expanduser(path))}"
 
     if getattr(args, "set", None):
         args.set = [absolute(item) for item in args.set]

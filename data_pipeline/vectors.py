@@ -223,6 +223,14 @@ def _read_binary(path: pathlib.Path, collector: _Collector) -> int:
     return dimensions
 
 
+def _check_dimensions(path: pathlib.Path, width: int,
+                      dimensions: int) -> None:
+    if width != dimensions:
+        raise DataError(f"{path}: vectors of {width} dimensions; "
+                        f"model.embedding_dim is {dimensions} (set "
+                        f"model.embedding_dim={width})")
+
+
 def check_width(path: pathlib.Path, dimensions: int) -> None:
     """Refuses a vectors file whose width is not `dimensions`, from its
     first line (a study's check before it writes: no vocabulary yet).
@@ -237,11 +245,8 @@ def check_width(path: pathlib.Path, dimensions: int) -> None:
     if not parts:
         raise DataError(f"{path}: holds no vectors")
     header = len(parts) == 2 and all(p.isdigit() for p in parts)
-    width = int(parts[1]) if header else len(parts) - 1
-    if width != dimensions:
-        raise DataError(f"{path}: vectors of {width} dimensions; "
-                        f"model.embedding_dim is {dimensions} (set "
-                        f"model.embedding_dim={width})")
+    _check_dimensions(path, int(parts[1]) if header else len(parts) - 1,
+                      dimensions)
 
 
 def read_vectors(path: pathlib.Path, vocabulary: Sequence[str], *,
@@ -264,10 +269,8 @@ def read_vectors(path: pathlib.Path, vocabulary: Sequence[str], *,
     with _damaged_gzip_said(path):
         read = _read_binary if _is_binary(path) else _read_text
         width = read(path, collector)
-    if dimensions is not None and width != dimensions:
-        raise DataError(f"{path}: vectors of {width} dimensions; "
-                        f"model.embedding_dim is {dimensions} (set "
-                        f"model.embedding_dim={width})")
+    if dimensions is not None:
+        _check_dimensions(path, width, dimensions)
     rows, vectors = collector.found(width)
     record = {"file": path.name, "bytes": path.stat().st_size,
               "sha256": _fingerprint(path), "dimensions": width,
